@@ -52,6 +52,7 @@ let package = Package(
         .testTarget(name: "HeapLabAllocatorTests", dependencies: ["HeapLabAllocator"], swiftSettings: swiftSettings),
         .testTarget(name: "HeapLabTraceTests", dependencies: ["HeapLabTrace"], swiftSettings: swiftSettings),
         .testTarget(name: "HeapLabImportTests", dependencies: ["HeapLabImport", "HeapLabTrace"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeapLabGenTests", dependencies: ["HeapLabGen", "HeapLabTrace"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeapLabReplayTests",
             dependencies: ["HeapLabReplay", "HeapLabTrace", "HeapLabAllocator", "HeapLabGen"],
