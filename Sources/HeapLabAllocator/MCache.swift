@@ -1,0 +1,358 @@
+// mcache: one mutator thread's cache of spans (Go's per-P mcache), and the allocation and
+// free fast paths.
+//
+// It owns one span per span class (136 slots; an empty slot points at the heap's emptySpan,
+// whose nelems is 0, so the fast path needs no nil check), the tiny block, and this thread's
+// allocation counters. Only its own thread touches it, so the fast paths take no lock and
+// execute no atomic read-modify-write:
+//
+//   allocate: size -> size class (one table load) -> the cached span -> count trailing zeros
+//             of allocCache -> bump freeindex, set the object's bit in gcmarkBits. When the
+//             64-slot window empties or the span is full: the slow path (`refill`).
+//   free:     page map -> span -> object index by magic multiply -> if this mcache owns the
+//             span, clear the bit (a double free is the bit already clear); otherwise push the
+//             object on the span's remote-free stack (`freeRemote`, one CAS).
+//
+// Slow path (`refill`), never inlined: an exhausted span whose objects this thread has
+// freed in good number (at least 1/8 of its slots) is swept in place and reused, so a tight
+// malloc/free loop stays on one span; otherwise the span goes back to its mcentral and a
+// swept span with free slots comes from there (or from the page heap).
+//
+// Statistics follow Go's mcache accounting: when a span is cached, all its free slots are
+// counted as allocated; when it is given back, the slots never handed out are subtracted.
+// The fast path therefore updates no counter at all.
+//
+// Tiny allocator (Go's mallocgc tiny path): pointer-free objects under 16 bytes are packed
+// into the current 16-byte block, aligned to 8, 4 or 2 bytes when the size is a multiple of
+// 8, 4 or 2. In manual mode a block can only be freed when every object in it is, so tiny
+// spans carry a reference count per block (the objects in it, plus one while it is the
+// mcache's current block). Tiny double frees are caught only as a count going below zero.
+
+#if canImport(Glibc)
+public import Glibc
+#endif
+public import Synchronization
+
+@usableFromInline
+struct MCache {
+    @usableFromInline var heap: UnsafeMutablePointer<MHeapState>
+    /// 136 span pointers, indexed by span class.
+    @usableFromInline var alloc: UnsafeMutablePointer<UnsafeMutablePointer<MSpan>>
+    /// Current tiny block (address) and the next free offset in it.
+    @usableFromInline var tiny: UInt
+    @usableFromInline var tinyOffset: UInt
+    @usableFromInline var stats: CacheStats
+}
+
+/// Allocation counters of one mcache (flushed into the heap when the cache is released).
+@usableFromInline
+struct CacheStats {
+    /// Objects counted as allocated, per size class (Go's smallAllocCount).
+    @usableFromInline var smallAllocCount: UnsafeMutablePointer<Int>
+    @usableFromInline var tinyAllocs: Int
+    @usableFromInline var tinyBlocks: Int
+}
+
+/// A mutator thread's handle on the heap: its mcache. Use one per thread; it is not
+/// thread-safe, but objects it allocates may be freed by any thread's cache.
+///
+/// ```swift
+/// let heap = try Heap()
+/// let cache = heap.makeThreadCache()
+/// let p = cache.allocate(size: 48, noscan: true)!
+/// cache.free(p)
+/// heap.releaseThreadCache(cache)
+/// ```
+public struct ThreadCache: @unchecked Sendable {
+    @usableFromInline let c: UnsafeMutablePointer<MCache>
+
+    @usableFromInline init(_ c: UnsafeMutablePointer<MCache>) { self.c = c }
+
+    /// Allocates `size` bytes; `noscan` objects hold no pointers (Go's noscan span classes
+    /// and the tiny allocator). With `zeroed`, the memory reads as zero (as Go promises for
+    /// every allocation); without it, a reused slot may hold old bytes (as malloc).
+    /// Returns nil when a configured limit or the address space is exhausted
+    /// (`Heap.lastError` says which). O(1); no lock or atomic on the fast path.
+    @inlinable @inline(__always)
+    public func allocate(size: Int, noscan: Bool, zeroed: Bool = false) -> UnsafeMutableRawPointer? {
+        if size > AllocatorConstants.maxSmallSize {
+            return c.pointee.heap.allocLarge(size, noscan: noscan)
+        }
+        if noscan && size < AllocatorConstants.tinySize {
+            return allocateTiny(size, zeroed: zeroed)
+        }
+        let sizeClass = Int(SizeClassLookup.shared.classOf(size))
+        let spanClass = sizeClass &<< 1 | (noscan ? 1 : 0)
+        let span = c.pointee.alloc[spanClass]
+        let cache = span.pointee.allocCache
+        let bit = UInt32(truncatingIfNeeded: cache.trailingZeroBitCount)
+        let index = span.pointee.freeindex &+ bit
+        let next = index &+ 1
+        // One test covers: window empty (bit 64), span full or empty (index >= nelems),
+        // and the window ending exactly at this slot (refill needed, as Go's nextFreeFast).
+        if index < span.pointee.nelems && (next & 63 != 0 || next == span.pointee.nelems) {
+            span.pointee.allocCache = (cache &>> UInt64(bit)) &>> 1
+            span.pointee.freeindex = next
+            span.pointee.allocCount &+= 1
+            span.pointee.gcmarkBits[Int(index &>> 6)] |= UInt64(1) &<< UInt64(index & 63)
+            let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(span.pointee.elemSize))!
+            if zeroed && span.pointee.needzero != 0 { memset(p, 0, Int(span.pointee.elemSize)) }
+            return p
+        }
+        return allocateSlow(spanClass: spanClass, zeroed: zeroed)
+    }
+
+    /// Frees an object allocated by any ThreadCache of the same heap (manual mode).
+    /// A pointer not from the heap, into the middle of an object, or already freed is
+    /// reported (`HeapConfiguration.onFault`), never applied.
+    @inlinable @inline(__always)
+    public func free(_ p: UnsafeMutableRawPointer) {
+        let addr = UInt(bitPattern: p)
+        guard let span = c.pointee.heap.spanOf(addr) else {
+            return freeFault(addr, .notHeapPointer)
+        }
+        let offset = addr &- span.pointee.startAddr
+        let index = span.objectIndex(ofOffset: offset)
+        if index &* UInt(span.pointee.elemSize) != offset || span.pointee.divMul == 0
+            || span.pointee.tinyRefs != nil {
+            return freeSpecial(span, addr)
+        }
+        if span.ownerAtomic.pointee.load(ordering: .relaxed) == UInt(bitPattern: c) {
+            let word = span.pointee.gcmarkBits[Int(index &>> 6)]
+            let bit = UInt64(1) &<< UInt64(index & 63)
+            if word & bit == 0 { return freeFault(addr, .doubleFree) }
+            span.pointee.gcmarkBits[Int(index &>> 6)] = word ^ bit
+            span.pointee.allocCount &-= 1
+            return
+        }
+        freeRemote(span, addr)
+    }
+
+    // MARK: Slow paths
+
+    @usableFromInline @inline(never)
+    func allocateSlow(spanClass: Int, zeroed: Bool) -> UnsafeMutableRawPointer? {
+        var span = c.pointee.alloc[spanClass]
+        let index = span.nextFreeIndex()
+        if index == span.pointee.nelems {
+            guard let fresh = refill(spanClass: spanClass) else { return nil }
+            span = fresh
+        } else {
+            span.pointee.allocCount &+= 1
+            span.pointee.gcmarkBits[Int(index &>> 6)] |= UInt64(1) &<< UInt64(index & 63)
+            let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(span.pointee.elemSize))!
+            if zeroed && span.pointee.needzero != 0 { memset(p, 0, Int(span.pointee.elemSize)) }
+            return p
+        }
+        return allocate(spanClass: spanClass, from: span, zeroed: zeroed)
+    }
+
+    /// Takes the next free slot of a freshly swept span (which has one).
+    func allocate(spanClass: Int, from span: UnsafeMutablePointer<MSpan>, zeroed: Bool) -> UnsafeMutableRawPointer? {
+        let index = span.nextFreeIndex()
+        precondition(index < span.pointee.nelems, "refill returned a span with no free slot")
+        span.pointee.allocCount &+= 1
+        span.pointee.gcmarkBits[Int(index &>> 6)] |= UInt64(1) &<< UInt64(index & 63)
+        let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(span.pointee.elemSize))!
+        if zeroed && span.pointee.needzero != 0 { memset(p, 0, Int(span.pointee.elemSize)) }
+        return p
+    }
+
+    /// Replaces the exhausted span of `spanClass` with one that has free slots.
+    @usableFromInline
+    func refill(spanClass: Int) -> UnsafeMutablePointer<MSpan>? {
+        let heap = c.pointee.heap
+        let current = c.pointee.alloc[spanClass]
+        let sizeClass = spanClass >> 1
+        if current != heap.pointee.emptySpan {
+            current.drainRemoteFrees(fault: heap.pointee.fault)
+            let free = current.pointee.nelems &- current.pointee.allocCount
+            if free > 0 && free >= current.pointee.nelems / 8 {
+                // Sweep in place: this thread freed enough of its own span to keep it.
+                current.sweepManual(fault: heap.pointee.fault)
+                c.pointee.stats.smallAllocCount[sizeClass] += Int(free)
+                return current
+            }
+            uncache(current, sizeClass: sizeClass)
+            c.pointee.alloc[spanClass] = heap.pointee.emptySpan
+        }
+        guard let span = (heap.pointee.centrals + spanClass).cacheSpan(owner: UnsafeMutableRawPointer(c), heap: heap) else {
+            return nil
+        }
+        c.pointee.alloc[spanClass] = span
+        c.pointee.stats.smallAllocCount[sizeClass] += Int(span.pointee.nelems &- span.pointee.allocCount)
+        return span
+    }
+
+    /// Gives a cached span back to its mcentral, uncounting slots never handed out.
+    func uncache(_ span: UnsafeMutablePointer<MSpan>, sizeClass: Int) {
+        c.pointee.stats.smallAllocCount[sizeClass] -= span.unallocatedSlots()
+        let heap = c.pointee.heap
+        (heap.pointee.centrals + Int(span.pointee.spanClass)).uncacheSpan(span, heap: heap)
+    }
+
+    @usableFromInline @inline(never)
+    func freeRemote(_ span: UnsafeMutablePointer<MSpan>, _ addr: UInt) {
+        #if HEAPLAB_DEBUG_CHECKS
+        // Racy but useful: a double free of an object whose span nobody is changing.
+        let index = Int(span.objectIndex(ofOffset: addr &- span.pointee.startAddr))
+        if !span.isMarked(index) { return freeFault(addr, .doubleFree) }
+        #endif
+        let stack = span.remoteFreeAtomic
+        var head = stack.pointee.load(ordering: .relaxed)
+        while true {
+            UnsafeMutableRawPointer(bitPattern: addr)!.storeBytes(of: head, as: UInt.self)
+            let (done, seen) = stack.pointee.weakCompareExchange(
+                expected: head, desired: addr, ordering: .sequentiallyConsistent)
+            if done { break }
+            head = seen
+        }
+        if span.ownerAtomic.pointee.load(ordering: .sequentiallyConsistent) == 0 {
+            (c.pointee.heap.pointee.centrals + Int(span.pointee.spanClass)).notePending(span)
+        }
+    }
+
+    /// Frees of large objects, tiny blocks, and pointers that are not an object's start.
+    @usableFromInline @inline(never)
+    func freeSpecial(_ span: UnsafeMutablePointer<MSpan>, _ addr: UInt) {
+        let heap = c.pointee.heap
+        if span.pointee.divMul == 0 {
+            if addr != span.pointee.startAddr { return freeFault(addr, .interiorPointer) }
+            heap.freeLarge(span, addr)
+            return
+        }
+        let offset = addr &- span.pointee.startAddr
+        let index = span.objectIndex(ofOffset: offset)
+        guard let refs = span.pointee.tinyRefs else { return freeFault(addr, .interiorPointer) }
+        let count = UnsafeMutableRawPointer(refs + Int(index)).assumingMemoryBound(to: Atomic<UInt8>.self)
+        let blockStart = span.pointee.startAddr &+ index &* UInt(span.pointee.elemSize)
+        if count.pointee.load(ordering: .relaxed) == 0 {
+            // A plain 16-byte object in a tiny span: free it as any other object.
+            if blockStart != addr { return freeFault(addr, .interiorPointer) }
+            return freeSlot(span, index: index, addr: addr)
+        }
+        let old = count.pointee.subtract(1, ordering: .acquiringAndReleasing).oldValue
+        if old == 0 { return freeFault(addr, .doubleFree) }
+        if old == 1 { freeSlot(span, index: index, addr: blockStart) }
+    }
+
+    /// Frees slot `index` of a small-object span (owner: clear the bit; else remote push).
+    func freeSlot(_ span: UnsafeMutablePointer<MSpan>, index: UInt, addr: UInt) {
+        if span.ownerAtomic.pointee.load(ordering: .relaxed) == UInt(bitPattern: c) {
+            if !span.isMarked(Int(index)) { return freeFault(addr, .doubleFree) }
+            span.pointee.gcmarkBits[Int(index &>> 6)] &= ~(UInt64(1) &<< UInt64(index & 63))
+            span.pointee.allocCount &-= 1
+        } else {
+            freeRemote(span, addr)
+        }
+    }
+
+    @usableFromInline @inline(never)
+    func freeFault(_ addr: UInt, _ kind: HeapFault.Kind) {
+        c.pointee.heap.pointee.fault.report(kind, address: addr, span: c.pointee.heap.spanOf(addr))
+    }
+
+    // MARK: Tiny allocator
+
+    @inlinable @inline(__always)
+    func allocateTiny(_ size: Int, zeroed: Bool) -> UnsafeMutableRawPointer? {
+        var offset = c.pointee.tinyOffset
+        // Go's alignment rule for tiny objects.
+        if size & 7 == 0 { offset = (offset &+ 7) & ~7 }
+        else if size & 3 == 0 { offset = (offset &+ 3) & ~3 }
+        else if size & 1 == 0 { offset = (offset &+ 1) & ~1 }
+        if offset &+ UInt(size) <= UInt(AllocatorConstants.tinySize) && c.pointee.tiny != 0 {
+            let block = c.pointee.tiny
+            c.pointee.tinyOffset = offset &+ UInt(size)
+            c.pointee.stats.tinyAllocs &+= 1
+            tinyRetain(block)
+            return UnsafeMutableRawPointer(bitPattern: block &+ offset)
+        }
+        return allocateTinyBlock(size, zeroed: zeroed)
+    }
+
+    @usableFromInline @inline(never)
+    func allocateTinyBlock(_ size: Int, zeroed: Bool) -> UnsafeMutableRawPointer? {
+        let spanClass = Int(AllocatorConstants.tinySizeClass) << 1 | 1
+        let span = c.pointee.alloc[spanClass]
+        var p: UnsafeMutableRawPointer?
+        let index = span.nextFreeIndex()
+        if index < span.pointee.nelems {
+            span.pointee.allocCount &+= 1
+            span.pointee.gcmarkBits[Int(index &>> 6)] |= UInt64(1) &<< UInt64(index & 63)
+            p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* 16)
+        } else {
+            guard let fresh = refill(spanClass: spanClass) else { return nil }
+            p = allocate(spanClass: spanClass, from: fresh, zeroed: false)
+        }
+        guard let block = p else { return nil }
+        // Tiny blocks are always cleared: later objects packed in must read as zero.
+        block.storeBytes(of: (UInt64(0), UInt64(0)), as: (UInt64, UInt64).self)
+        let addr = UInt(bitPattern: block)
+        c.pointee.stats.tinyAllocs &+= 1
+        c.pointee.stats.tinyBlocks &+= 1
+        tinyRetain(addr)  // the object
+        // Keep whichever block has more room left, as Go does.
+        if UInt(size) < c.pointee.tinyOffset || c.pointee.tiny == 0 {
+            let old = c.pointee.tiny
+            tinyRetain(addr)  // the cache's reference
+            c.pointee.tiny = addr
+            c.pointee.tinyOffset = UInt(size)
+            if old != 0 { tinyRelease(old) }
+        }
+        return block
+    }
+
+    @inlinable @inline(__always)
+    func tinyRetain(_ block: UInt) {
+        let span = c.pointee.heap.spanOf(block).unsafelyUnwrapped
+        let index = span.objectIndex(ofOffset: block &- span.pointee.startAddr)
+        let count = UnsafeMutableRawPointer(span.pointee.tinyRefs.unsafelyUnwrapped + Int(index))
+            .assumingMemoryBound(to: Atomic<UInt8>.self)
+        count.pointee.add(1, ordering: .relaxed)
+    }
+
+    func tinyRelease(_ block: UInt) {
+        let span = c.pointee.heap.spanOf(block)!
+        let index = span.objectIndex(ofOffset: block &- span.pointee.startAddr)
+        let count = UnsafeMutableRawPointer(span.pointee.tinyRefs! + Int(index)).assumingMemoryBound(to: Atomic<UInt8>.self)
+        if count.pointee.subtract(1, ordering: .acquiringAndReleasing).oldValue == 1 {
+            freeSlot(span, index: index, addr: block)
+        }
+    }
+
+    /// Gives every cached span back (thread exit, or before reading exact statistics).
+    func flush() {
+        let heap = c.pointee.heap
+        if c.pointee.tiny != 0 {
+            let block = c.pointee.tiny
+            c.pointee.tiny = 0
+            c.pointee.tinyOffset = 0
+            tinyRelease(block)
+        }
+        for spanClass in 0..<AllocatorConstants.numSpanClasses {
+            let span = c.pointee.alloc[spanClass]
+            if span == heap.pointee.emptySpan { continue }
+            uncache(span, sizeClass: spanClass >> 1)
+            c.pointee.alloc[spanClass] = heap.pointee.emptySpan
+        }
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == MSpan {
+    /// Free slots the cursor has not reached: zeros of allocBits from freeindex on.
+    func unallocatedSlots() -> Int {
+        let nelems = Int(pointee.nelems)
+        var index = Int(pointee.freeindex)
+        var count = 0
+        while index < nelems {
+            let word = pointee.allocBits[index >> 6] >> UInt64(index & 63)
+            let bitsHere = Swift.min(64 - (index & 63), nelems - index)
+            let mask: UInt64 = bitsHere == 64 ? ~0 : (UInt64(1) << UInt64(bitsHere)) - 1
+            count += (~word & mask).nonzeroBitCount
+            index += bitsHere
+        }
+        return count
+    }
+}
+

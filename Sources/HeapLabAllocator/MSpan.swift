@@ -1,0 +1,218 @@
+// mspan: a run of pages holding objects of one span class, or one large object.
+//
+// A span's header lives in metadata memory (FixAlloc), never in the pages it describes, and
+// is reached from any address in its pages through the heap's page map. It owns:
+//
+//   - where it is: `startAddr`, `npages`; what it holds: `spanClass` (size class << 1 |
+//     noscan), `elemSize`, `nelems`, `divMul` (magic division, see SizeClasses.swift);
+//   - the allocation cursor, as in Go: `freeindex` is the slot from which to look for free
+//     objects; `allocCache` is a 64-bit window of the complement of `allocBits` starting at
+//     `freeindex`, searched with count-trailing-zeros; slots below `freeindex` are taken;
+//   - two bitmaps of `nelems` bits: `allocBits` (the free/used state the cursor walks, fixed
+//     between sweeps) and `gcmarkBits`. In GC mode the marker sets gcmarkBits and the sweep
+//     swaps them (live objects become the new allocBits). In manual mode gcmarkBits is the
+//     exact live set: allocation sets a bit, free clears it, and a "sweep" copies it into
+//     allocBits and rewinds freeindex, so freed slots become allocatable again;
+//   - `allocCount`, the number of objects in gcmarkBits (live objects in manual mode);
+//   - cross-thread frees: a lock-free stack of freed objects (`remoteFree`, linked through
+//     each object's first word) that only the span's owner or its mcentral, under its lock,
+//     drains into gcmarkBits. `owner` names the mcache caching the span, or nil.
+//
+// Invariants (manual mode), with R = objects on the remote-free stack:
+//     allocCount == popcount(gcmarkBits[0..<nelems])
+//     allocCount - |R| == objects the program holds
+//     freeindex <= nelems; every slot below freeindex is set in allocBits or was allocated
+//     since the last sweep (and so is set in gcmarkBits).
+//   Only the owner (or, when owner == nil, the mcentral lock holder) writes allocBits,
+//   gcmarkBits, freeindex, allocCache and allocCount.
+
+/// States of a span (Go's mSpanState).
+public import Synchronization
+
+@usableFromInline
+enum SpanState: UInt8 {
+    /// On the page heap's free pages; the header is about to be recycled.
+    case dead = 0
+    /// Holds heap objects (small or large).
+    case inUse = 1
+}
+
+/// Which mcentral list a span is on (`MSpan.list`).
+@usableFromInline
+enum SpanList: UInt8 {
+    case none = 0
+    case partial = 1
+    case full = 2
+}
+
+@usableFromInline
+struct MSpan {
+    // List links (mcentral partial/full lists; heap free header list).
+    @usableFromInline var next: UnsafeMutablePointer<MSpan>?
+    @usableFromInline var prev: UnsafeMutablePointer<MSpan>?
+
+    @usableFromInline var startAddr: UInt
+    @usableFromInline var npages: UInt32
+    @usableFromInline var nelems: UInt32
+
+    @usableFromInline var freeindex: UInt32
+    @usableFromInline var allocCount: UInt32
+    /// Complement of allocBits from freeindex on: 1 bits are free slots.
+    @usableFromInline var allocCache: UInt64
+
+    @usableFromInline var allocBits: UnsafeMutablePointer<UInt64>
+    @usableFromInline var gcmarkBits: UnsafeMutablePointer<UInt64>
+
+    @usableFromInline var elemSize: UInt32
+    @usableFromInline var divMul: UInt32
+
+    @usableFromInline var spanClass: UInt8
+    @usableFromInline var state: UInt8
+    /// Whether the span's memory may hold garbage and must be cleared before a zeroed
+    /// allocation. Pages fresh from the OS (or released to it) are already zero.
+    @usableFromInline var needzero: UInt8
+    @usableFromInline var list: UInt8
+
+    /// Sweep generation, as in Go's mspan.sweepgen. With h = heap.sweepgen (+2 per GC cycle):
+    ///   sweepgen == h - 2: the span needs sweeping
+    ///   sweepgen == h - 1: the span is being swept
+    ///   sweepgen == h:     the span is swept and ready to use
+    ///   sweepgen == h + 1: the span was cached before sweep began and still needs sweeping
+    ///   sweepgen == h + 3: the span was swept and then cached and is still cached
+    /// Manual mode never advances h, so every span stays at h ("swept").
+    @usableFromInline var sweepgen: UInt32
+    /// 1 while the span sits on its mcentral's pending stack (atomic).
+    @usableFromInline var pendingFlag: UInt32
+
+    /// The mcache that owns the span, or nil (written under the mcentral lock; read
+    /// atomically by freeing threads).
+    @usableFromInline var owner: UnsafeMutableRawPointer?
+    /// Head of the cross-thread free stack (atomic; an object address or 0).
+    @usableFromInline var remoteFree: UInt
+    /// Link on the mcentral's pending stack.
+    @usableFromInline var pendingNext: UnsafeMutablePointer<MSpan>?
+    /// Per-object reference counts for the tiny allocator's 16-byte blocks (tiny spans only).
+    @usableFromInline var tinyRefs: UnsafeMutablePointer<UInt8>?
+
+    @inlinable var sizeClass: Int { Int(spanClass >> 1) }
+    @inlinable var noscan: Bool { spanClass & 1 != 0 }
+    @inlinable var limit: UInt { startAddr &+ UInt(npages) &<< UInt(AllocatorConstants.pageShift) }
+    @inlinable var bitmapWords: Int { (Int(nelems) + 63) >> 6 }
+}
+
+extension UnsafeMutablePointer where Pointee == MSpan {
+    /// Atomic view of `remoteFree`.
+    @inlinable var remoteFreeAtomic: UnsafeMutablePointer<AtomicWord> {
+        UnsafeMutableRawPointer(self).advanced(by: MSpanLayout.remoteFreeOffset)
+            .assumingMemoryBound(to: AtomicWord.self)
+    }
+
+    /// Atomic view of `owner`.
+    @inlinable var ownerAtomic: UnsafeMutablePointer<AtomicWord> {
+        UnsafeMutableRawPointer(self).advanced(by: MSpanLayout.ownerOffset)
+            .assumingMemoryBound(to: AtomicWord.self)
+    }
+
+    @inlinable var pendingFlagAtomic: UnsafeMutablePointer<AtomicFlag32> {
+        UnsafeMutableRawPointer(self).advanced(by: MSpanLayout.pendingFlagOffset)
+            .assumingMemoryBound(to: AtomicFlag32.self)
+    }
+
+    /// Object index of `offset` bytes into the span (exact within a span).
+    @inlinable @inline(__always)
+    func objectIndex(ofOffset offset: UInt) -> UInt {
+        (offset &* UInt(pointee.divMul)) &>> 32
+    }
+
+    /// Refills `allocCache` with the 64 slots starting at `freeindex` (a multiple of 64).
+    @inlinable
+    func refillAllocCache(_ whichByte: UInt32) {
+        let word = pointee.allocBits[Int(whichByte >> 6)]
+        pointee.allocCache = ~word
+    }
+
+    /// The slow half of Go's nextFreeIndex: walks allocBits from freeindex for a free slot.
+    /// Returns nelems when the span is full. Updates freeindex and allocCache.
+    @usableFromInline @inline(never)
+    func nextFreeIndex() -> UInt32 {
+        let nelems = pointee.nelems
+        var sfreeindex = pointee.freeindex
+        if sfreeindex >= nelems { return nelems }
+        var cache = pointee.allocCache
+        var bit = UInt32(cache.trailingZeroBitCount)
+        while bit == 64 {
+            // Move to the next 64-slot word.
+            sfreeindex = (sfreeindex &+ 64) & ~63
+            if sfreeindex >= nelems {
+                pointee.freeindex = nelems
+                return nelems
+            }
+            refillAllocCache(sfreeindex)
+            cache = pointee.allocCache
+            bit = UInt32(cache.trailingZeroBitCount)
+        }
+        let result = sfreeindex &+ bit
+        if result >= nelems {
+            pointee.freeindex = nelems
+            return nelems
+        }
+        pointee.allocCache = (cache &>> UInt64(bit)) &>> 1
+        sfreeindex = result &+ 1
+        if sfreeindex & 63 == 0 && sfreeindex != nelems {
+            refillAllocCache(sfreeindex)
+        }
+        pointee.freeindex = sfreeindex
+        return result
+    }
+
+    /// Manual-mode sweep: frees become allocatable. allocBits := gcmarkBits, cursor rewound.
+    /// Precondition: the caller owns the span (its mcache, or its mcentral under the lock).
+    @usableFromInline
+    func sweepManual(fault: FaultSink) {
+        // A span that has handed out objects before may hold old bytes from now on.
+        if pointee.freeindex > 0 || pointee.allocCount > 0 { pointee.needzero = 1 }
+        drainRemoteFrees(fault: fault)
+        let words = pointee.bitmapWords
+        pointee.allocBits.update(from: pointee.gcmarkBits, count: words)
+        // Slots past nelems read as taken.
+        let tail = Int(pointee.nelems) & 63
+        if tail != 0 { pointee.allocBits[words - 1] |= ~UInt64(0) << UInt64(tail) }
+        pointee.freeindex = 0
+        refillAllocCache(0)
+    }
+
+    /// Moves objects on the remote-free stack into gcmarkBits. Returns how many.
+    /// Precondition: the caller owns the span. Double frees found here are fatal errors.
+    @usableFromInline @discardableResult
+    func drainRemoteFrees(fault: FaultSink) -> Int {
+        var head = remoteFreeAtomic.pointee.exchange(0, ordering: .acquiring)
+        var count = 0
+        while head != 0 {
+            let object = UnsafeMutableRawPointer(bitPattern: head)!
+            let next = object.load(as: UInt.self)
+            let index = Int(objectIndex(ofOffset: head &- pointee.startAddr))
+            let bit = UInt64(1) << UInt64(index & 63)
+            if pointee.gcmarkBits[index >> 6] & bit == 0 {
+                fault.report(.doubleFree, address: head, span: self)
+            } else {
+                pointee.gcmarkBits[index >> 6] &= ~bit
+                pointee.allocCount &-= 1
+                count &+= 1
+            }
+            head = next
+        }
+        return count
+    }
+
+    /// Whether slot `index` is live (in gcmarkBits).
+    @inlinable func isMarked(_ index: Int) -> Bool {
+        pointee.gcmarkBits[index >> 6] & (UInt64(1) << UInt64(index & 63)) != 0
+    }
+}
+
+@usableFromInline
+enum MSpanLayout {
+    @usableFromInline static let remoteFreeOffset = MemoryLayout<MSpan>.offset(of: \MSpan.remoteFree)!
+    @usableFromInline static let ownerOffset = MemoryLayout<MSpan>.offset(of: \MSpan.owner)!
+    @usableFromInline static let pendingFlagOffset = MemoryLayout<MSpan>.offset(of: \MSpan.pendingFlag)!
+}
