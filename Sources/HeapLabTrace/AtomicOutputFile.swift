@@ -38,6 +38,26 @@ public final class AtomicOutputFile {
         if buffer.count >= Self.bufferLimit { try flush() }
     }
 
+    /// Appends raw bytes (one copy into the buffer; large blocks go straight to the file).
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(InputError) {
+        if bytes.count >= Self.bufferLimit {
+            try flush()
+            var start = 0
+            while start < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + start, bytes.count - start)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw InputError(file: path, location: .wholeFile,
+                                     message: "write failed: \(String(cString: strerror(errno)))")
+                }
+                start += n
+            }
+            return
+        }
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= Self.bufferLimit { try flush() }
+    }
+
     public func write(_ string: String) throws(InputError) {
         var s = string
         s.withUTF8 { buffer.append(contentsOf: $0) }
