@@ -9,8 +9,9 @@
 //   I PAGESIZE PAGES                    system info (ignored)
 //   s LEN STRING                        string table entry 1, 2, ...; from format 3 on the
 //                                       string is length-prefixed, before that it is the rest
-//   i IP MODULE [FUNC FILE LINE]...     instruction pointer 1, 2, ...: address, module string,
-//                                       then its frame and inlined frames (string indices)
+//   i IP MODULE [FUNC [FILE LINE]]...   instruction pointer 1, 2, ...: address, module string,
+//                                       then its frame and inlined frames (string indices;
+//                                       FILE LINE missing without debug info)
 //   t IP PARENT                         backtrace node 1, 2, ...: leaf IP, caller-side parent
 //                                       node (0 = root); parents come before children
 //   a SIZE TRACE                        allocation info 0, 1, ...: a (size, backtrace) pair
@@ -134,17 +135,20 @@ public enum HeaptrackImporter {
             case UInt8(ascii: "i"):
                 let address = try hex("address")
                 let module = try index(try hex("module"), below: tables.strings.count, "string")
+                // Then the frame (FUNC FILE LINE, or FUNC alone when heaptrack found no
+                // debug info) and inlined frames (FUNC FILE LINE each); only FUNC is used.
+                var fields: [UInt64] = []
+                while !scanner.atEnd {
+                    fields.append(try hex("frame field"))
+                    if fields.count > 3 * 4096 { throw bad("too many inlined frames") }
+                }
+                guard fields.count <= 1 || fields.count % 3 == 0 else {
+                    throw bad("frames must be FUNCTION FILE LINE triples")
+                }
                 var function = 0
-                if !scanner.atEnd {
-                    function = try index(try hex("function"), below: tables.strings.count, "string")
-                    _ = try index(try hex("file"), below: tables.strings.count, "string")
-                    _ = try hex("line")
-                    // Inlined frames: (function, file, line) triples; only checked.
-                    while !scanner.atEnd {
-                        _ = try index(try hex("function"), below: tables.strings.count, "string")
-                        _ = try index(try hex("file"), below: tables.strings.count, "string")
-                        _ = try hex("line")
-                    }
+                for (k, value) in fields.enumerated() where k % 3 != 2 {
+                    let string = try index(value, below: tables.strings.count, "string")
+                    if k == 0 { function = string }
                 }
                 tables.ipAddress.append(address)
                 tables.ipModule.append(module)

@@ -15,7 +15,7 @@
 // `(nil)` as its pointer. Because a file name may contain blanks, the operator is found from
 // the end of the line (it is followed by exactly one or two numbers).
 //
-// Mapping: one site per distinct CALLER text (`s SITE CALLER`), everything on thread 0
+// Mapping: one site per distinct CALLER text of an allocation (`s SITE CALLER`), everything on thread 0
 // (mtrace does not record threads); addresses become IDs through MallocTraceBuilder. The
 // `<`/`>` pair is fed through the builder's split realloc, so a line of another thread
 // printed between the two halves does no harm.
@@ -56,18 +56,21 @@ public enum MtraceImporter {
             }
             guard opIndex >= 0 else { throw bad("not an mtrace line: \(FieldScanner.describe(line))") }
 
+            let op = tokens[opIndex][0]
             var site: UInt64? = nil
             if opIndex > 0 {
                 guard FieldScanner.equals(first, "@"), opIndex >= 2 else {
                     throw bad("not an mtrace line: \(FieldScanner.describe(line))")
                 }
+            }
+            if opIndex > 0 && (op == UInt8(ascii: "+") || op == UInt8(ascii: ">")) {
+                // Only allocations carry a site.
                 let callerStart = tokens[1].baseAddress! - line.baseAddress!
                 let callerEnd = tokens[opIndex - 1].baseAddress! - line.baseAddress! + tokens[opIndex - 1].count
                 let caller = String(decoding: UnsafeBufferPointer(rebasing: line[callerStart..<callerEnd]), as: UTF8.self)
                 site = try builder.site(named: caller)
             }
 
-            let op = tokens[opIndex][0]
             guard let address = parseAddress(tokens[opIndex + 1]) else {
                 throw bad("bad address \(FieldScanner.describe(tokens[opIndex + 1]))")
             }
