@@ -53,7 +53,7 @@ extension TraceReaderStorage {
             throw binaryError(TraceSyntax.versionMessage(version), offset: TraceBinary.magic.count)
         }
         st.pointee.pos = UnsafeMutablePointer(mutating: p) - base
-        st.pointee.recordLocation = 0
+        st.pointee.recordStart = 0
         st.pointee.recordIndex = 0
         return .header(version: version)
     }
@@ -65,9 +65,7 @@ extension TraceReaderStorage {
     func nextBinary() throws(InputError) -> TraceRecord? {
         let st = state
         let pos = st.pointee.pos
-        guard st.pointee.dataEnd &- pos >= TraceBinary.maxFixedRecord && st.pointee.recordIndex >= 0 else {
-            return try nextBinaryChecked()
-        }
+        guard pos <= st.pointee.fastLimit else { return try nextBinaryChecked() }
         let start = UnsafePointer(base + pos)
         var p = start + 1
         var status = TraceBinary.VarintStatus.ok
@@ -118,14 +116,23 @@ extension TraceReaderStorage {
         }
         st.pointee.lastID = last
         st.pointee.pos = UnsafeMutablePointer(mutating: p) - base
-        st.pointee.recordLocation = st.pointee.bufferFileOffset &+ pos
+        st.pointee.recordStart = pos
         st.pointee.recordIndex &+= 1
         return record
     }
 
-    /// Decodes any record with full bounds checks and error reporting.
+    /// Decodes any record with full bounds checks and error reporting, then says whether
+    /// the fast path may take the next one.
     @inline(never)
     func nextBinaryChecked() throws(InputError) -> TraceRecord? {
+        let record = try nextBinaryCheckedBody()
+        let st = state
+        st.pointee.fastLimit = st.pointee.finished || st.pointee.recordIndex < 0
+            ? Int.min : st.pointee.dataEnd - TraceBinary.maxFixedRecord
+        return record
+    }
+
+    func nextBinaryCheckedBody() throws(InputError) -> TraceRecord? {
         let st = state
         if st.pointee.finished { return nil }
         if st.pointee.recordIndex < 0 { return try binaryHeader() }
@@ -201,7 +208,7 @@ extension TraceReaderStorage {
         }
         st.pointee.lastID = last
         st.pointee.pos = p - base
-        st.pointee.recordLocation = offset
+        st.pointee.recordStart = offset - st.pointee.bufferFileOffset
         st.pointee.recordIndex &+= 1
         return record
     }
@@ -228,7 +235,7 @@ extension TraceReaderStorage {
         let name = UnsafeBufferPointer(start: UnsafePointer(nameStart), count: Int(length))
         if let problem = TraceSyntax.siteNameProblem(name) { throw binaryError(problem, offset: offset) }
         st.pointee.pos += total
-        st.pointee.recordLocation = offset
+        st.pointee.recordStart = offset - st.pointee.bufferFileOffset
         st.pointee.recordIndex &+= 1
         return .site(id: id, name: String(decoding: name, as: UTF8.self))
     }

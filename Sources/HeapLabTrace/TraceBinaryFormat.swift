@@ -85,7 +85,8 @@ enum TraceBinary {
     }
 
     /// Decodes a varint at `p` without a bounds check: the caller guarantees 10 readable
-    /// bytes. Reads at most 10 bytes, even from garbage.
+    /// bytes. Reads at most 10 bytes, even from garbage. (A branch-free variant that loads
+    /// 8 bytes and squeezes the 7-bit groups together measured slower here than this loop.)
     @inline(__always)
     static func getVarintUnchecked(_ p: inout UnsafePointer<UInt8>, _ status: inout VarintStatus) -> UInt64 {
         let b0 = p.pointee
@@ -98,19 +99,19 @@ enum TraceBinary {
             q += 1
             v |= UInt64(b & 0x7F) &<< shift
             if b < 0x80 {
-                if b == 0 || (shift == 63 && b > 1) {
-                    if status == .ok { status = b == 0 ? .nonCanonical : .overflow }
-                    return 0
-                }
+                if b == 0 { if status == .ok { status = .nonCanonical }; return 0 }
                 p = q
                 return v
             }
             shift &+= 7
-            if shift > 63 {
-                if status == .ok { status = .overflow }
-                return 0
-            }
+            if shift == 63 { return getVarintLong(&p, &status) }
         }
+    }
+
+    /// Varints of 10 bytes (and garbage with no end byte among the first 9).
+    @inline(never)
+    static func getVarintLong(_ p: inout UnsafePointer<UInt8>, _ status: inout VarintStatus) -> UInt64 {
+        getVarintSlow(&p, p + 10, &status)
     }
 
     @inline(never)

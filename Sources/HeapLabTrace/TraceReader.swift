@@ -44,8 +44,14 @@ struct ReaderState {
     var finished = false
     /// Text: line number of the byte at `pos` (1-based).
     var line = 1
-    /// Text: line of the last record. Binary: file offset of its opcode.
+    /// Text: line of the last record.
     var recordLocation = 0
+    /// Binary: buffer index of the last record's opcode (its file offset is
+    /// bufferFileOffset + recordStart; `compact` keeps that sum).
+    var recordStart = 0
+    /// Binary: the fast path may decode a record at `pos` when pos <= fastLimit (a whole
+    /// worst-case record is buffered, the header is read, the end is not). Int.min otherwise.
+    var fastLimit = Int.min
     /// Index of the last record returned; -1 before the header.
     var recordIndex = -1
     /// Binary: previous object ID, for delta decoding.
@@ -101,6 +107,7 @@ final class TraceReaderStorage {
         let keep = st.pointee.dataEnd - pos
         if keep > 0 { (base).update(from: base + pos, count: keep) }
         st.pointee.bufferFileOffset += pos
+        st.pointee.recordStart -= pos
         st.pointee.parseEnd -= pos
         st.pointee.dataEnd = keep
         st.pointee.pos = 0
@@ -175,7 +182,7 @@ public struct TraceReader {
         let st = storage.state.pointee
         switch encoding {
         case .text: return .line(st.recordLocation)
-        case .binary: return .byteOffset(st.recordLocation)
+        case .binary: return .byteOffset(st.bufferFileOffset + st.recordStart)
         }
     }
 
