@@ -1,0 +1,406 @@
+// The load phase: a trace file becomes a ReplayProgram (ReplayOp.swift, ReplayProgram.swift).
+//
+// Nothing here is timed as replay; it all happens in the parent process before any child
+// starts. Steps:
+//
+//   1. Scan: read every record once (either encoding) through TraceValidator, which enforces
+//      the semantic rules of TRACE-FORMAT.md; count records, note which mutator threads
+//      run records and whether the trace has pointer stores (`w`).
+//   2. Death points: for a trace without `w` an object dies at the `f` that drops its last
+//      hold, which this pass sees directly (hold counts per live object). With `w`, the
+//      Merlin lifetime oracle (HeapLabTrace's LifetimeOracle) gives, for each object, the
+//      record after which it is unreachable; objects still reachable at the end are never
+//      freed.
+//   3. Lower: read the trace again and emit, per worker thread, alloc / free / realloc /
+//      store ops. A free goes right after the record at which its object dies, on the
+//      worker that runs that record. `s`, `h`, `@` and hold-dropping `f` records vanish.
+//
+// Slots. Each object gets a dense slot in the pointer table. A slot freed on worker w goes
+// to w's pool and is reused by w's next allocation, so the table stays as small as the
+// peak number of live objects and reuse never creates a cross-thread wait.
+//
+// Threads. Trace threads are numbered densely in order of first appearance and mapped to
+// `workers` OS threads round-robin (dense % workers); with one worker every op runs in file
+// order. For more than one worker, every op waits for the op that last touched each object
+// it names (allocated, freed, resized, stored into, or stored as a pointer) when that op is
+// on another worker: a `wait(u, n)` op ("worker u has finished n entries") is emitted before
+// it unless an earlier wait in the same stream already covers it. Waits only point back in
+// the trace's global order, so the replay cannot deadlock.
+//
+// Also computed here: peak live bytes (sum of requested sizes of allocated, not yet freed
+// objects) and the op at which it is first reached (the child samples RSS right after it),
+// a live-bytes profile at up to 512 evenly spaced records, and per worker the bytes the
+// null allocator must map (each request rounded up to 16).
+//
+// Memory: O(live objects) in dictionaries plus, with `w`, the oracle's death table; ops are
+// streamed to the program file through 1 MiB buffers.
+
+public import HeapLabTrace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum TraceLowering {
+    /// What the scan pass learnt.
+    public struct ScanSummary: Sendable {
+        public var records: Int
+        /// Trace thread numbers that run at least one record, in order of first appearance.
+        public var threads: [Int]
+        public var hasPointerStores: Bool
+    }
+
+    /// Reads, validates and lowers the trace at `path` for `workers` replay threads (nil:
+    /// one per trace thread; larger values are clamped to the trace's thread count).
+    /// Throws `InputError` for a bad trace, `ReplayError` for system failures.
+    public static func lower(path: String, workers requested: Int?, profileSamples: Int = 256) throws -> ReplayProgram {
+        let summary = try scan(path: path)
+        let threadCount = max(summary.threads.count, 1)
+        let workers = max(1, min(requested ?? threadCount, threadCount))
+        var deaths = DeathCursor.inline
+        if summary.hasPointerStores {
+            deaths = .table(try computeDeathTable(path: path))
+        }
+        var lowerer = Lowerer(path: path, summary: summary, workers: workers,
+                              profileSamples: max(1, min(profileSamples, ReplayProgram.maxProfileSamples)),
+                              deaths: deaths)
+        return try lowerer.run()
+    }
+
+    /// Pass 1: validation, record count, threads, presence of `w`.
+    public static func scan(path: String) throws(InputError) -> ScanSummary {
+        var reader = try TraceReader.open(path: path)
+        // TODO(replay): TraceValidator once HeapLabTrace has it.
+        var records = 0
+        var current = 0
+        var seen = [Bool](repeating: false, count: Int(TraceLimits.maxThreads))
+        var threads: [Int] = []
+        var hasStores = false
+        while let record = try reader.next() {
+            records += 1
+            switch record {
+            case .thread(let t):
+                current = Int(t)
+            case .alloc, .free, .hold, .realloc, .write:
+                if case .write = record { hasStores = true }
+                if !seen[current] {
+                    seen[current] = true
+                    threads.append(current)
+                }
+            case .header, .site:
+                break
+            }
+        }
+        return ScanSummary(records: records, threads: threads, hasPointerStores: hasStores)
+    }
+
+    static func computeDeathTable(path: String) throws -> DeathTable {
+        // TODO(replay): LifetimeOracle once HeapLabTrace has it.
+        throw ReplayError("\(path): traces with pointer stores need the lifetime oracle (not built yet)")
+    }
+}
+
+/// TODO(replay): replaced by HeapLabTrace's DeathTable.
+struct DeathTable {
+    struct Entry { var recordIndex: Int; var allocOrdinal: Int }
+    var count: Int { 0 }
+    subscript(i: Int) -> Entry { fatalError() }
+}
+
+/// Where death points come from during lowering.
+enum DeathCursor {
+    /// No `w` records: an object dies at the `f` dropping its last hold.
+    case inline
+    /// The oracle's (record, alloc ordinal) pairs in record order.
+    case table(DeathTable)
+}
+
+/// Pass 3 state. One instance per lowering; not reused.
+private struct Lowerer {
+    let path: String
+    let summary: TraceLowering.ScanSummary
+    let workers: Int
+    let profileSamples: Int
+    var deaths: DeathCursor
+    var deathIndex = 0
+
+    // Object state, by slot.
+    var idToSlot: [UInt64: UInt32] = [:]
+    var ordinalToSlot: [Int: UInt32] = [:]
+    var slotID: [UInt64] = []
+    var slotSize: [UInt64] = []
+    var slotPtrs: [UInt64] = []
+    var slotHolds: [UInt32] = []
+    /// Worker that last touched the slot (-1 none) and its entry count right after that op.
+    var lastWorker: [Int16] = []
+    var lastEnd: [Int] = []
+    var pools: [[UInt32]]
+    var nextSlot: UInt32 = 0
+
+    // Per worker.
+    var writers: [OpStreamWriter] = []
+    /// waited[w * workers + u]: the highest count of u that w has already waited for.
+    var waited: [Int]
+    var workerOfThread = [Int](repeating: 0, count: Int(TraceLimits.maxThreads))
+
+    // Figures.
+    var live = 0
+    var peakLive = 0
+    var peakWorker = -1
+    var peakOpEnd = 0
+    var totalAllocated = 0
+    var allocations = 0
+    var frees = 0
+    var reallocs = 0
+    var stores = 0
+    var waits = 0
+    var profile: [LiveSample] = []
+    var nextProfileRecord = 0
+
+    init(path: String, summary: TraceLowering.ScanSummary, workers: Int, profileSamples: Int, deaths: DeathCursor) {
+        self.path = path
+        self.summary = summary
+        self.workers = workers
+        self.profileSamples = min(profileSamples, max(summary.records, 1))
+        self.deaths = deaths
+        pools = Array(repeating: [], count: workers)
+        waited = Array(repeating: 0, count: workers * workers)
+        for (dense, t) in summary.threads.enumerated() { workerOfThread[t] = dense % workers }
+    }
+
+    mutating func run() throws -> ReplayProgram {
+        let fd: Int32
+        switch ReplaySystem.makeSharedFile(name: "replay-program") {
+        case .success(let f): fd = f
+        case .failure(let e): throw ReplayError("cannot create the replay program: \(e)")
+        }
+        var ok = false
+        defer {
+            if !ok {
+                for w in writers { w.deallocate() }
+                close(fd)
+            }
+        }
+        let headerBytes = ReplayProgram.headerBytes(workers: workers, profileSamples: profileSamples)
+        writers.append(OpStreamWriter(fd: fd, startOffset: headerBytes, ownsFile: false))
+        for _ in 1..<max(workers, 1) {
+            switch ReplaySystem.makeSharedFile(name: "replay-stream") {
+            case .success(let f): writers.append(OpStreamWriter(fd: f, startOffset: 0, ownsFile: true))
+            case .failure(let e): throw ReplayError("cannot create a replay stream: \(e)")
+            }
+        }
+        nextProfileRecord = sampleRecord(0)
+
+        var reader = try TraceReader.open(path: path)
+        var recordIndex = 0
+        var worker = 0
+        while let record = try reader.next() {
+            var diesHere: UInt32? = nil
+            switch record {
+            case .header, .site:
+                break
+            case .thread(let t):
+                worker = workerOfThread[Int(t)]
+            case .alloc(let id, let size, let ptrs, _):
+                guard idToSlot[id] == nil else { throw reader.error("object \(id) is already live") }
+                let slot = try newSlot(worker: worker, reader: reader)
+                idToSlot[id] = slot
+                ordinalToSlot[allocations] = slot
+                allocations += 1
+                let s = Int(slot)
+                slotID[s] = id
+                slotSize[s] = size
+                slotPtrs[s] = ptrs
+                slotHolds[s] = 1
+                try depend(on: slot, worker: worker)
+                try writers[worker].append(.alloc(slot: slot, size: size, noscan: ptrs == 0))
+                touched(slot, worker: worker)
+                writers[worker].nullBytes += roundUp16(size)
+                totalAllocated += Int(size)
+                live += Int(size)
+                notePeak(worker: worker)
+            case .free(let id):
+                let slot = try lookup(id, reader)
+                let s = Int(slot)
+                guard slotHolds[s] > 0 else { throw reader.error("object \(id) has no hold left to drop") }
+                slotHolds[s] -= 1
+                if case .inline = deaths, slotHolds[s] == 0 { diesHere = slot }
+            case .hold(let id):
+                let slot = try lookup(id, reader)
+                let s = Int(slot)
+                guard slotHolds[s] < UInt32.max else { throw reader.error("too many holds on object \(id)") }
+                slotHolds[s] += 1
+            case .write(let src, let index, let dst):
+                let from = try lookup(src, reader)
+                guard index < slotPtrs[Int(from)] else {
+                    throw reader.error("slot \(index) out of bounds: object \(src) has \(slotPtrs[Int(from)]) pointer slots")
+                }
+                var to: UInt32? = nil
+                if let dst { to = try lookup(dst, reader) }
+                try depend(on: from, worker: worker)
+                if let to { try depend(on: to, worker: worker) }
+                try writers[worker].append(.store(source: from, wordIndex: index, destination: to))
+                touched(from, worker: worker)
+                if let to { touched(to, worker: worker) }
+                stores += 1
+            case .realloc(let id, let size):
+                let slot = try lookup(id, reader)
+                let s = Int(slot)
+                guard slotPtrs[s] == 0 else { throw reader.error("realloc of object \(id), which has pointer slots") }
+                try depend(on: slot, worker: worker)
+                let (first, second) = ReplayOp.realloc(slot: slot, oldSize: slotSize[s], newSize: size)
+                try writers[worker].append(first)
+                try writers[worker].append(second)
+                touched(slot, worker: worker)
+                live += Int(size) - Int(slotSize[s])
+                slotSize[s] = size
+                writers[worker].nullBytes += roundUp16(size)
+                totalAllocated += Int(size)
+                reallocs += 1
+                notePeak(worker: worker)
+            }
+            if let slot = diesHere { try free(slot, worker: worker) }
+            if case .table(let table) = deaths {
+                while deathIndex < table.count {
+                    let entry = table[deathIndex]
+                    guard entry.recordIndex <= recordIndex else { break }
+                    guard entry.recordIndex == recordIndex, let slot = ordinalToSlot[entry.allocOrdinal] else {
+                        throw reader.error("lifetime oracle names an object that is not live here (internal error)")
+                    }
+                    deathIndex += 1
+                    try free(slot, worker: worker)
+                }
+            }
+            if recordIndex == nextProfileRecord {
+                profile.append(LiveSample(record: recordIndex, liveBytes: live))
+                nextProfileRecord = sampleRecord(profile.count)
+            }
+            recordIndex += 1
+        }
+        guard recordIndex == summary.records else {
+            throw InputError(file: path, location: .wholeFile, message: "trace changed while it was being read")
+        }
+        return try finish(fd: fd, ok: &ok)
+    }
+
+    /// Record index of profile sample k (evenly spaced, the last one at the last record).
+    func sampleRecord(_ k: Int) -> Int {
+        guard k < profileSamples else { return -1 }
+        return (k + 1) * summary.records / profileSamples - 1
+    }
+
+    func roundUp16(_ size: UInt64) -> Int { Int((size + 15) & ~15) }
+
+    mutating func notePeak(worker: Int) {
+        if live > peakLive {
+            peakLive = live
+            peakWorker = worker
+            peakOpEnd = writers[worker].count
+        }
+    }
+
+    func lookup(_ id: UInt64, _ reader: TraceReader) throws(InputError) -> UInt32 {
+        guard let slot = idToSlot[id] else { throw reader.error("object \(id) is not live") }
+        return slot
+    }
+
+    mutating func newSlot(worker: Int, reader: TraceReader) throws(InputError) -> UInt32 {
+        if let slot = pools[worker].popLast() { return slot }
+        guard nextSlot <= ReplayOp.maxSlot else {
+            throw reader.error("more than \(ReplayOp.maxSlot) objects live at once: too many for the replayer")
+        }
+        let slot = nextSlot
+        nextSlot += 1
+        slotID.append(0)
+        slotSize.append(0)
+        slotPtrs.append(0)
+        slotHolds.append(0)
+        lastWorker.append(-1)
+        lastEnd.append(0)
+        return slot
+    }
+
+    /// Emits a wait if the last op on `slot` ran on another worker and no earlier wait in
+    /// this stream covers it.
+    mutating func depend(on slot: UInt32, worker: Int) throws(ReplayError) {
+        guard workers > 1 else { return }
+        let u = Int(lastWorker[Int(slot)])
+        guard u >= 0, u != worker else { return }
+        let need = lastEnd[Int(slot)]
+        if waited[worker * workers + u] < need {
+            try writers[worker].append(.wait(worker: u, count: need))
+            waited[worker * workers + u] = need
+            waits += 1
+        }
+    }
+
+    mutating func touched(_ slot: UInt32, worker: Int) {
+        guard workers > 1 else { return }
+        lastWorker[Int(slot)] = Int16(worker)
+        lastEnd[Int(slot)] = writers[worker].count
+    }
+
+    mutating func free(_ slot: UInt32, worker: Int) throws(ReplayError) {
+        let s = Int(slot)
+        try depend(on: slot, worker: worker)
+        try writers[worker].append(.free(slot: slot, size: slotSize[s]))
+        touched(slot, worker: worker)
+        live -= Int(slotSize[s])
+        frees += 1
+        if idToSlot[slotID[s]] == slot { idToSlot[slotID[s]] = nil }
+        pools[worker].append(slot)
+    }
+
+    /// Flushes the streams, appends workers 1... after worker 0, writes the header, maps.
+    mutating func finish(fd: Int32, ok: inout Bool) throws -> ReplayProgram {
+        var streams: [ReplayStreamInfo] = []
+        var end = writers[0].startOffset
+        for w in 0..<workers {
+            try writers[w].flush()
+            var offset = writers[w].startOffset
+            if w > 0 {
+                offset = ReplaySystem.roundUpToPage(end)
+                try copyStream(from: writers[w].fd, bytes: writers[w].count * 16, to: fd, at: offset)
+            }
+            streams.append(ReplayStreamInfo(offset: offset, opCount: writers[w].count, nullBytes: writers[w].nullBytes))
+            end = offset + writers[w].count * 16
+        }
+        let info = ReplayProgramInfo(
+            workers: workers, slotCount: Int(nextSlot), records: summary.records,
+            traceThreads: summary.threads.count, peakLiveBytes: peakLive, peakWorker: peakWorker,
+            peakOpEnd: peakOpEnd, finalLiveBytes: live, totalAllocatedBytes: totalAllocated,
+            allocations: allocations, frees: frees, reallocs: reallocs, stores: stores, waits: waits,
+            streams: streams, liveProfile: profile)
+        let header = ReplayProgram.encodeHeader(info)
+        let headerBytes = ReplayProgram.headerBytes(workers: workers, profileSamples: profile.count)
+        precondition(headerBytes <= writers[0].startOffset, "profile larger than planned")
+        // Pad the file to whole pages so the mapping never ends in a partial page.
+        if ftruncate(fd, off_t(ReplaySystem.roundUpToPage(max(end, headerBytes)))) != 0 {
+            throw ReplayError("cannot size the replay program: \(String(cString: strerror(errno)))")
+        }
+        let written = header.withUnsafeBytes { raw in
+            ReplaySystem.writeAll(fd, raw.baseAddress!, count: raw.count, offset: 0)
+        }
+        if case .failure(let e) = written { throw ReplayError("writing the replay program header: \(e)") }
+        for w in writers { w.deallocate() }
+        writers = []
+        ok = true
+        return try ReplayProgram(fd: fd)
+    }
+
+    func copyStream(from source: Int32, bytes: Int, to destination: Int32, at offset: Int) throws(ReplayError) {
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        var done = 0
+        while done < bytes {
+            let n = min(chunk, bytes - done)
+            if case .failure(let e) = ReplaySystem.readAll(source, into: buffer, count: n, offset: done) {
+                throw ReplayError("copying a replay stream: \(e)")
+            }
+            if case .failure(let e) = ReplaySystem.writeAll(destination, buffer, count: n, offset: offset + done) {
+                throw ReplayError("copying a replay stream: \(e)")
+            }
+            done += n
+        }
+    }
+}
