@@ -187,7 +187,7 @@ public final class Heap: @unchecked Sendable {
             next: nil, prev: nil, startAddr: 0, npages: 0, nelems: 0, freeindex: 0, allocCount: 0,
             allocCache: 0, allocBits: emptyBits, gcmarkBits: emptyBits + 1, elemSize: 0, divMul: 0,
             spanClass: 0, state: SpanState.inUse.rawValue, needzero: 0, list: 0, sweepgen: 0,
-            pendingFlag: 0, owner: nil, remoteFree: 0, pendingNext: nil, tinyRefs: nil))
+            pendingFlag: 0, owner: nil, remoteFree: 0, pendingNext: nil))
         let spanCounts = UnsafeMutablePointer<Int>.allocate(capacity: AllocatorConstants.numSizeClasses)
         spanCounts.initialize(repeating: 0, count: AllocatorConstants.numSizeClasses)
         let flushed = UnsafeMutablePointer<CacheStats>.allocate(capacity: 1)
@@ -205,7 +205,8 @@ public final class Heap: @unchecked Sendable {
             pages: pages,
             spanHeaders: FixAlloc(recordSize: MemoryLayout<MSpan>.stride),
             bitmaps: bitmaps,
-            tinyRefs: FixAlloc(recordSize: Int(SizeClassLookup.shared.objects[Int(AllocatorConstants.tinySizeClass)])),
+            tinyBitmaps: FixAlloc(recordSize: 2 * 8 * 8
+                + Int(SizeClassLookup.shared.objects[Int(AllocatorConstants.tinySizeClass)])),
             cacheHeaders: FixAlloc(recordSize: MemoryLayout<MCache>.stride
                 + AllocatorConstants.numSpanClasses * 8 + AllocatorConstants.numSizeClasses * 8),
             centrals: centrals, emptySpan: emptySpan,

@@ -102,7 +102,7 @@ extension Heap {
         let heapSys = s.pointee.mappedBytes
         let heapInUse = s.pointee.inUsePages << AllocatorConstants.pageShift
         let released = s.pointee.pages.scavengedPages << AllocatorConstants.pageShift
-        var bitmapBytes = s.pointee.tinyRefs.mappedBytes
+        var bitmapBytes = s.pointee.tinyBitmaps.mappedBytes
         for w in 0...16 { bitmapBytes += s.pointee.bitmaps[w].mappedBytes }
         let spanBytes = s.pointee.spanHeaders.mappedBytes
         let cacheBytes = s.pointee.cacheHeaders.mappedBytes

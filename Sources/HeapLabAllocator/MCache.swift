@@ -88,9 +88,10 @@ public struct ThreadCache: @unchecked Sendable {
         let bit = UInt32(truncatingIfNeeded: cache.trailingZeroBitCount)
         let index = span.pointee.freeindex &+ bit
         let next = index &+ 1
-        // One test covers: window empty (bit 64), span full or empty (index >= nelems),
-        // and the window ending exactly at this slot (refill needed, as Go's nextFreeFast).
-        if index < span.pointee.nelems && (next & 63 != 0 || next == span.pointee.nelems) {
+        // As Go's nextFreeFast: a free slot in the 64-slot window (bit < 64), inside the span
+        // (the empty span has nelems 0), and not the window's last slot unless it is the
+        // span's last (the window must then be refilled: slow path).
+        if bit < 64 && index < span.pointee.nelems && (next & 63 != 0 || next == span.pointee.nelems) {
             span.pointee.allocCache = (cache &>> UInt64(bit)) &>> 1
             span.pointee.freeindex = next
             span.pointee.allocCount &+= 1
@@ -114,7 +115,7 @@ public struct ThreadCache: @unchecked Sendable {
         let offset = addr &- span.pointee.startAddr
         let index = span.objectIndex(ofOffset: offset)
         if index &* UInt(span.pointee.elemSize) != offset || span.pointee.divMul == 0
-            || span.pointee.tinyRefs != nil {
+            || span.pointee.spanClass == MSpan.tinySpanClass {
             return freeSpecial(span, addr)
         }
         if span.ownerAtomic.pointee.load(ordering: .relaxed) == UInt(bitPattern: c) {
@@ -170,7 +171,7 @@ public struct ThreadCache: @unchecked Sendable {
             if free > 0 && free >= current.pointee.nelems / 8 {
                 // Sweep in place: this thread freed enough of its own span to keep it.
                 current.sweepManual(fault: heap.pointee.fault)
-                c.pointee.stats.smallAllocCount[sizeClass] += Int(free)
+                c.pointee.stats.smallAllocCount[sizeClass] += Int(current.pointee.nelems &- current.pointee.allocCount)
                 return current
             }
             uncache(current, sizeClass: sizeClass)

@@ -97,7 +97,10 @@ extension UnsafeMutablePointer where Pointee == MCentral {
     /// Puts an unowned span on the list its occupancy calls for, or frees it. Lock held.
     private func settle(_ span: UnsafeMutablePointer<MSpan>, heap: UnsafeMutablePointer<MHeapState>) {
         if span.pointee.list != SpanList.none.rawValue { remove(span) }
-        if span.pointee.allocCount == 0 {
+        // A span still queued on the pending stack must not be recycled: the stack links
+        // through its header. It is freed when the stack is processed.
+        let queued = span.pendingFlagAtomic.pointee.load(ordering: .sequentiallyConsistent) != 0
+        if span.pointee.allocCount == 0 && !queued {
             heap.pointee.lock.withLock { heap.freeSpanLocked(span) }
         } else if span.pointee.allocCount < span.pointee.nelems {
             push(span, .partial)
@@ -148,18 +151,6 @@ extension UnsafeMutablePointer where Pointee == MCentral {
         switch result {
         case .success(let s):
             span = s
-            if pointee.spanClass == (AllocatorConstants.tinySizeClass << 1 | 1) {
-                // Tiny blocks and 16-byte noscan objects share this class; both count references.
-                if let refs = heap.pointee.tinyRefs.alloc() {
-                    s.pointee.tinyRefs = refs.bindMemory(to: UInt8.self, capacity: Int(s.pointee.nelems))
-                } else {
-                    heap.freeSpanLocked(s)
-                    span = nil
-                    heap.pointee.lock.unlock()
-                    heap.pointee.fault.allocationFailed(.metadataExhausted)
-                    return nil
-                }
-            }
         case .failure(let e):
             heap.pointee.lock.unlock()
             heap.pointee.fault.allocationFailed(e)

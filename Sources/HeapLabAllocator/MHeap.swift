@@ -44,7 +44,8 @@ struct MHeapState {
     var spanHeaders: FixAlloc
     /// Bitmap records by size: index w holds records of 2*w words (allocBits + gcmarkBits).
     var bitmaps: UnsafeMutablePointer<FixAlloc>
-    var tinyRefs: FixAlloc
+    /// Bitmaps plus per-block reference counts, for tiny spans.
+    var tinyBitmaps: FixAlloc
     var cacheHeaders: FixAlloc
     /// Central free lists, one per span class.
     @usableFromInline var centrals: UnsafeMutablePointer<MCentral>
@@ -118,7 +119,8 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
         let elemSize = sizeClass == 0 ? npages * AllocatorConstants.pageSize : Int(lookup.sizes[sizeClass])
         let nelems = sizeClass == 0 ? 1 : Int(lookup.objects[sizeClass])
         let words = (nelems + 63) >> 6
-        guard let bits = pointee.bitmaps[words].alloc() else {
+        let bitsRecord = spanClass == MSpan.tinySpanClass ? pointee.tinyBitmaps.alloc() : pointee.bitmaps[words].alloc()
+        guard let bits = bitsRecord else {
             pointee.spanHeaders.free(raw)
             pointee.pages.free(firstPage, npages)
             return .failure(.metadataExhausted)
@@ -138,7 +140,7 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
             spanClass: spanClass, state: SpanState.inUse.rawValue,
             needzero: fresh ? 0 : 1, list: SpanList.none.rawValue,
             sweepgen: pointee.sweepgen, pendingFlag: 0,
-            owner: nil, remoteFree: 0, pendingNext: nil, tinyRefs: nil))
+            owner: nil, remoteFree: 0, pendingNext: nil))
         // Slots past nelems read as taken.
         let tail = nelems & 63
         if tail != 0 { allocBits[words - 1] = ~UInt64(0) << UInt64(tail) }
@@ -158,8 +160,11 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
         pointee.inUsePages -= npages
         pointee.spanCountByClass[span.pointee.sizeClass] -= 1
         let words = span.pointee.bitmapWords
-        pointee.bitmaps[words].free(UnsafeMutableRawPointer(span.pointee.allocBits))
-        if let refs = span.pointee.tinyRefs { pointee.tinyRefs.free(UnsafeMutableRawPointer(refs)) }
+        if span.pointee.spanClass == MSpan.tinySpanClass {
+            pointee.tinyBitmaps.free(UnsafeMutableRawPointer(span.pointee.allocBits))
+        } else {
+            pointee.bitmaps[words].free(UnsafeMutableRawPointer(span.pointee.allocBits))
+        }
         span.pointee.state = SpanState.dead.rawValue
         pointee.spanHeaders.free(UnsafeMutableRawPointer(span))
     }

@@ -91,13 +91,21 @@ struct MSpan {
     @usableFromInline var remoteFree: UInt
     /// Link on the mcentral's pending stack.
     @usableFromInline var pendingNext: UnsafeMutablePointer<MSpan>?
-    /// Per-object reference counts for the tiny allocator's 16-byte blocks (tiny spans only).
-    @usableFromInline var tinyRefs: UnsafeMutablePointer<UInt8>?
 
     @inlinable var sizeClass: Int { Int(spanClass >> 1) }
     @inlinable var noscan: Bool { spanClass & 1 != 0 }
     @inlinable var limit: UInt { startAddr &+ UInt(npages) &<< UInt(AllocatorConstants.pageShift) }
     @inlinable var bitmapWords: Int { (Int(nelems) + 63) >> 6 }
+
+    /// Span class of tiny blocks (size class 2, noscan); such spans carry reference counts.
+    @usableFromInline static let tinySpanClass = AllocatorConstants.tinySizeClass << 1 | 1
+
+    /// Per-object reference counts of a tiny span: one byte per 16-byte block, stored right
+    /// after its bitmaps in the same metadata record. Nil for other spans.
+    @inlinable var tinyRefs: UnsafeMutablePointer<UInt8>? {
+        spanClass == MSpan.tinySpanClass
+            ? UnsafeMutableRawPointer(gcmarkBits + 8).assumingMemoryBound(to: UInt8.self) : nil
+    }
 }
 
 extension UnsafeMutablePointer where Pointee == MSpan {

@@ -26,11 +26,11 @@ struct FixAlloc {
     @usableFromInline var mappedBytes: Int = 0
     /// Records handed out and not yet returned.
     @usableFromInline var inUse: Int = 0
-    static let chunkBytes = 256 << 10
+    static let chunkBytes = 64 << 10
 
     init(recordSize: Int) {
-        // Records are 16-byte aligned so atomics and bitmaps inside them are aligned.
-        self.recordSize = (max(recordSize, 8) + 15) & ~15
+        // Records are 8-byte aligned, enough for the atomics and bitmap words inside them.
+        self.recordSize = (max(recordSize, 8) + 7) & ~7
     }
 
     /// A zeroed record, or nil if the OS refuses memory.
