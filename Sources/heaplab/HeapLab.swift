@@ -11,6 +11,7 @@ struct HeapLab: ParsableCommand {
         abstract: "A Go-style allocator and collector, an allocation-trace harness, and heap snapshots.",
         subcommands: [
             SizeClassesCommand.self,
+            ImportCommand.self, RecordCommand.self, GenCommand.self,
         ]
     )
 }
