@@ -12,6 +12,7 @@ struct HeapLab: ParsableCommand {
         subcommands: [
             SizeClassesCommand.self,
             ImportCommand.self, RecordCommand.self, GenCommand.self,
+            CheckCommand.self, ConvertCommand.self,
         ]
     )
 }

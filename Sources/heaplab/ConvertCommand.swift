@@ -1,0 +1,42 @@
+// `heaplab convert IN -o OUT [--text|--binary]`: rewrites a trace in the other (or the same)
+// encoding, validating every record on the way (TraceValidator), so a converted trace is
+// always a valid one. The output is canonical (docs/trace-binary-format.md; canonical text
+// has no comments and single spaces). On any error nothing is left at OUT: the writer's
+// temporary file is removed and the command exits with status 2.
+import ArgumentParser
+import HeapLabTrace
+
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Convert a trace between the text and binary encodings, validating it.",
+        discussion: """
+            The input encoding is recognised by content. Text output is canonical (no \
+            comments, single spaces); binary output is described in docs/trace-binary-format.md. \
+            A trace that breaks any rule is rejected and OUT is left untouched.
+            """)
+
+    @Argument(help: "The trace to read (text or binary).")
+    var input: String
+
+    @OptionGroup var output: TraceOutputOptions
+
+    func run() throws {
+        try reportingInputErrors { () throws(InputError) in
+            var reader = try TraceReader.open(path: input)
+            let writer = try TraceWriter(path: output.output, encoding: output.traceEncoding)
+            do throws(InputError) {
+                let validator = TraceValidator(file: input)
+                while let record = try reader.next() {
+                    try validator.check(record, at: reader.location)
+                    try writer.write(record)
+                }
+                try validator.finish()
+                try writer.finish()
+            } catch {
+                writer.abandon()
+                throw error
+            }
+        }
+    }
+}
