@@ -3,14 +3,15 @@
 // Nothing here is timed as replay; it all happens in the parent process before any child
 // starts. Steps:
 //
-//   1. Scan: read every record once (either encoding) through TraceValidator, which enforces
-//      the semantic rules of TRACE-FORMAT.md; count records, note which mutator threads
-//      run records and whether the trace has pointer stores (`w`).
-//   2. Death points: for a trace without `w` an object dies at the `f` that drops its last
-//      hold, which this pass sees directly (hold counts per live object). With `w`, the
-//      Merlin lifetime oracle (HeapLabTrace's LifetimeOracle) gives, for each object, the
-//      record after which it is unreachable; objects still reachable at the end are never
-//      freed.
+//   1. Scan: read every record once (either encoding) through HeapLabTrace's TraceValidator,
+//      which enforces the semantic rules of TRACE-FORMAT.md and, in the same pass, computes
+//      exact death points (Merlin); count records, note which mutator threads run records
+//      and where the first pointer store (`w`) is.
+//   2. Death points: before the first `w` an object dies exactly at the `f` that drops its
+//      last hold (no pointer can keep it alive), which the lowering pass sees directly from
+//      hold counts. From the first `w` on, deaths come from the validator's lifetime events
+//      (the oracle's death table, collected for those records only, so a malloc-style trace
+//      costs no table at all). Objects still reachable at the end are never freed.
 //   3. Lower: read the trace again and emit, per worker thread, alloc / free / realloc /
 //      store ops. A free goes right after the record at which its object dies, on the
 //      worker that runs that record. `s`, `h`, `@` and hold-dropping `f` records vanish.
@@ -46,7 +47,13 @@ public enum TraceLowering {
         public var records: Int
         /// Trace thread numbers that run at least one record, in order of first appearance.
         public var threads: [Int]
-        public var hasPointerStores: Bool
+        /// Index of the first `w` record, nil if none.
+        public var firstStoreRecord: Int?
+        /// Deaths at or after `firstStoreRecord`: (record, allocation ordinal), record order.
+        var deathRecords: [Int]
+        var deathOrdinals: [Int]
+
+        public var hasPointerStores: Bool { firstStoreRecord != nil }
     }
 
     /// Reads, validates and lowers the trace at `path` for `workers` replay threads (nil:
@@ -56,32 +63,26 @@ public enum TraceLowering {
         let summary = try scan(path: path)
         let threadCount = max(summary.threads.count, 1)
         let workers = max(1, min(requested ?? threadCount, threadCount))
-        var deaths = DeathCursor.inline
-        if summary.hasPointerStores {
-            deaths = .table(try computeDeathTable(path: path))
-        }
         var lowerer = Lowerer(path: path, summary: summary, workers: workers,
-                              profileSamples: max(1, min(profileSamples, ReplayProgram.maxProfileSamples)),
-                              deaths: deaths)
+                              profileSamples: max(1, min(profileSamples, ReplayProgram.maxProfileSamples)))
         return try lowerer.run()
     }
 
-    /// Pass 1: validation, record count, threads, presence of `w`.
+    /// Pass 1: validation and death points (TraceValidator), record count, threads, first `w`.
     public static func scan(path: String) throws(InputError) -> ScanSummary {
         var reader = try TraceReader.open(path: path)
-        // TODO(replay): TraceValidator once HeapLabTrace has it.
+        let deaths = DeathCollector()
+        let validator = TraceValidator(file: path, observer: deaths)
         var records = 0
         var current = 0
         var seen = [Bool](repeating: false, count: Int(TraceLimits.maxThreads))
         var threads: [Int] = []
-        var hasStores = false
         while let record = try reader.next() {
-            records += 1
             switch record {
             case .thread(let t):
                 current = Int(t)
             case .alloc, .free, .hold, .realloc, .write:
-                if case .write = record { hasStores = true }
+                if case .write = record, deaths.firstStoreRecord == Int.max { deaths.firstStoreRecord = records }
                 if !seen[current] {
                     seen[current] = true
                     threads.append(current)
@@ -89,29 +90,30 @@ public enum TraceLowering {
             case .header, .site:
                 break
             }
+            try validator.check(record, at: reader.location)
+            records += 1
         }
-        return ScanSummary(records: records, threads: threads, hasPointerStores: hasStores)
-    }
-
-    static func computeDeathTable(path: String) throws -> DeathTable {
-        // TODO(replay): LifetimeOracle once HeapLabTrace has it.
-        throw ReplayError("\(path): traces with pointer stores need the lifetime oracle (not built yet)")
+        try validator.finish()
+        return ScanSummary(records: records, threads: threads,
+                           firstStoreRecord: deaths.firstStoreRecord == Int.max ? nil : deaths.firstStoreRecord,
+                           deathRecords: deaths.records, deathOrdinals: deaths.ordinals)
     }
 }
 
-/// TODO(replay): replaced by HeapLabTrace's DeathTable.
-struct DeathTable {
-    struct Entry { var recordIndex: Int; var allocOrdinal: Int }
-    var count: Int { 0 }
-    subscript(i: Int) -> Entry { fatalError() }
-}
+/// Keeps the validator's death events from the first `w` record on (earlier deaths are the
+/// hold-count deaths the lowering pass sees itself).
+final class DeathCollector: LifetimeObserver {
+    var firstStoreRecord = Int.max
+    var records: [Int] = []
+    var ordinals: [Int] = []
 
-/// Where death points come from during lowering.
-enum DeathCursor {
-    /// No `w` records: an object dies at the `f` dropping its last hold.
-    case inline
-    /// The oracle's (record, alloc ordinal) pairs in record order.
-    case table(DeathTable)
+    func objectAllocated(record: Int, ordinal: Int, size: UInt64) {}
+    func objectResized(record: Int, ordinal: Int, oldSize: UInt64, newSize: UInt64) {}
+    func objectDied(record: Int, ordinal: Int, size: UInt64, allocRecord: Int) {
+        guard record >= firstStoreRecord else { return }
+        records.append(record)
+        ordinals.append(ordinal)
+    }
 }
 
 /// Pass 3 state. One instance per lowering; not reused.
@@ -120,12 +122,17 @@ private struct Lowerer {
     let summary: TraceLowering.ScanSummary
     let workers: Int
     let profileSamples: Int
-    var deaths: DeathCursor
+    /// Records before this use hold-count deaths; from it on, the collected deaths.
+    let firstStoreRecord: Int
     var deathIndex = 0
 
     // Object state, by slot.
     var idToSlot: [UInt64: UInt32] = [:]
+    /// Allocation ordinal -> slot of live objects; kept only for traces with `w`, whose
+    /// deaths the oracle names by ordinal.
     var ordinalToSlot: [Int: UInt32] = [:]
+    let trackOrdinals: Bool
+    var slotOrdinal: [Int] = []
     var slotID: [UInt64] = []
     var slotSize: [UInt64] = []
     var slotPtrs: [UInt64] = []
@@ -156,12 +163,13 @@ private struct Lowerer {
     var profile: [LiveSample] = []
     var nextProfileRecord = 0
 
-    init(path: String, summary: TraceLowering.ScanSummary, workers: Int, profileSamples: Int, deaths: DeathCursor) {
+    init(path: String, summary: TraceLowering.ScanSummary, workers: Int, profileSamples: Int) {
         self.path = path
         self.summary = summary
         self.workers = workers
         self.profileSamples = min(profileSamples, max(summary.records, 1))
-        self.deaths = deaths
+        firstStoreRecord = summary.firstStoreRecord ?? Int.max
+        trackOrdinals = summary.hasPointerStores
         pools = Array(repeating: [], count: workers)
         waited = Array(repeating: 0, count: workers * workers)
         for (dense, t) in summary.threads.enumerated() { workerOfThread[t] = dense % workers }
@@ -204,7 +212,8 @@ private struct Lowerer {
                 guard idToSlot[id] == nil else { throw reader.error("object \(id) is already live") }
                 let slot = try newSlot(worker: worker, reader: reader)
                 idToSlot[id] = slot
-                ordinalToSlot[allocations] = slot
+                if trackOrdinals { ordinalToSlot[allocations] = slot }
+                slotOrdinal[Int(slot)] = allocations
                 allocations += 1
                 let s = Int(slot)
                 slotID[s] = id
@@ -223,7 +232,7 @@ private struct Lowerer {
                 let s = Int(slot)
                 guard slotHolds[s] > 0 else { throw reader.error("object \(id) has no hold left to drop") }
                 slotHolds[s] -= 1
-                if case .inline = deaths, slotHolds[s] == 0 { diesHere = slot }
+                if slotHolds[s] == 0 && recordIndex < firstStoreRecord { diesHere = slot }
             case .hold(let id):
                 let slot = try lookup(id, reader)
                 let s = Int(slot)
@@ -259,16 +268,14 @@ private struct Lowerer {
                 notePeak(worker: worker)
             }
             if let slot = diesHere { try free(slot, worker: worker) }
-            if case .table(let table) = deaths {
-                while deathIndex < table.count {
-                    let entry = table[deathIndex]
-                    guard entry.recordIndex <= recordIndex else { break }
-                    guard entry.recordIndex == recordIndex, let slot = ordinalToSlot[entry.allocOrdinal] else {
-                        throw reader.error("lifetime oracle names an object that is not live here (internal error)")
-                    }
-                    deathIndex += 1
-                    try free(slot, worker: worker)
+            let deathRecords = summary.deathRecords
+            while deathIndex < deathRecords.count && deathRecords[deathIndex] <= recordIndex {
+                guard deathRecords[deathIndex] == recordIndex,
+                      let slot = ordinalToSlot[summary.deathOrdinals[deathIndex]] else {
+                    throw reader.error("lifetime oracle names an object that is not live here (internal error)")
                 }
+                deathIndex += 1
+                try free(slot, worker: worker)
             }
             if recordIndex == nextProfileRecord {
                 profile.append(LiveSample(record: recordIndex, liveBytes: live))
@@ -314,6 +321,7 @@ private struct Lowerer {
         slotSize.append(0)
         slotPtrs.append(0)
         slotHolds.append(0)
+        slotOrdinal.append(-1)
         lastWorker.append(-1)
         lastEnd.append(0)
         return slot
@@ -347,6 +355,7 @@ private struct Lowerer {
         live -= Int(slotSize[s])
         frees += 1
         if idToSlot[slotID[s]] == slot { idToSlot[slotID[s]] = nil }
+        if trackOrdinals { ordinalToSlot[slotOrdinal[s]] = nil }
         pools[worker].append(slot)
     }
 

@@ -138,3 +138,52 @@ struct SymbolicReplay {
         progress[w] += 1
     }
 }
+
+extension TraceBuilder {
+    /// A garbage-collected program's trace: objects with pointer slots, `w` stores building
+    /// a graph (cycles included), holds taken and dropped. Only held objects are ever
+    /// named, so the trace is valid; deaths need the oracle (an object can outlive its last
+    /// hold through pointers, and cycles die together).
+    static func gcTrace(records: Int, threads: Int = 1, seed: UInt64 = 1) -> String {
+        var rng = TestRandom(seed: seed)
+        var lines = ["heaplab-trace 1"]
+        // Held objects: id, ptrs, holds.
+        var held: [(id: Int, ptrs: Int, holds: Int)] = []
+        var nextID = 1
+        for _ in 0..<records {
+            if threads > 1 && rng.below(10) == 0 { lines.append("@ \(rng.below(threads))") }
+            let r = rng.below(20)
+            if held.count < 4 || r < 6 {
+                let ptrs = rng.below(4)
+                let size = ptrs * 8 + 8 + rng.below(64)
+                lines.append("a \(nextID) \(size) \(ptrs)")
+                held.append((nextID, ptrs, 1))
+                nextID += 1
+            } else if r < 13 {
+                let withSlots = held.indices.filter { held[$0].ptrs > 0 }
+                guard let s = withSlots.isEmpty ? nil : withSlots[rng.below(withSlots.count)] else { continue }
+                let slot = rng.below(held[s].ptrs)
+                if rng.below(5) == 0 {
+                    lines.append("w \(held[s].id) \(slot) -")
+                } else {
+                    lines.append("w \(held[s].id) \(slot) \(held[rng.below(held.count)].id)")
+                }
+            } else if r < 18 {
+                let i = rng.below(held.count)
+                lines.append("f \(held[i].id)")
+                held[i].holds -= 1
+                if held[i].holds == 0 { held.remove(at: i) }
+            } else if r < 19 {
+                let i = rng.below(held.count)
+                lines.append("h \(held[i].id)")
+                held[i].holds += 1
+            } else {
+                let noscan = held.indices.filter { held[$0].ptrs == 0 }
+                if let i = noscan.isEmpty ? nil : noscan[rng.below(noscan.count)] {
+                    lines.append("r \(held[i].id) \(8 + rng.below(200))")
+                }
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

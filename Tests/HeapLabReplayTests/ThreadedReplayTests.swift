@@ -36,6 +36,16 @@ import Testing
         }
     }
 
+    @Test func waitsKeepEveryDependencyWithPointerStores() throws {
+        let trace = TempTrace(TraceBuilder.gcTrace(records: 4000, threads: 3, seed: 6))
+        let program = try TraceLowering.lower(path: trace.path, workers: nil)
+        #expect(program.info.workers == 3)
+        #expect(program.info.stores > 0)
+        try checkInterleavings(program, schedules: 30, seed: 6)
+        let m = try ReplayRunner.measure(program: program, allocator: .heaplab, verify: true)
+        #expect(m.verified)
+    }
+
     @Test func withoutWaitsTheCheckerFindsViolations() throws {
         // The same trace, with the waits taken out, must fail in some interleaving: this
         // shows the symbolic checker can fail.
