@@ -13,6 +13,7 @@ struct HeapLab: ParsableCommand {
             SizeClassesCommand.self,
             ImportCommand.self, RecordCommand.self, GenCommand.self,
             CheckCommand.self, ConvertCommand.self,
+            ReplayCommand.self, BenchCommand.self,
         ]
     )
 }
