@@ -161,11 +161,18 @@ public final class Heap: @unchecked Sendable {
         self.configuration = configuration
         recorder = FaultRecorder(policy: configuration.onFault)
         let arena = UnsafeMutablePointer<MHeapState>.arenaBytes
-        let reserved = max(arena, (configuration.addressSpace + arena - 1) / arena * arena)
-        let base: UnsafeMutableRawPointer
-        switch OSMemory.reserve(reserved) {
-        case .success(let p): base = p
-        case .failure(let e): throw .os(e)
+        // Reserve the configured address space; where the OS (or a tool such as valgrind)
+        // caps address space, halve the request down to one arena.
+        var reserved = max(arena, (configuration.addressSpace + arena - 1) / arena * arena)
+        var base: UnsafeMutableRawPointer
+        while true {
+            switch OSMemory.reserve(reserved) {
+            case .success(let p): base = p
+            case .failure(let e):
+                if reserved > arena { reserved = max(arena, reserved / 2 / arena * arena); continue }
+                throw .os(e)
+            }
+            break
         }
         let pagesTotal = reserved >> AllocatorConstants.pageShift
         let pageMapBytes = pagesTotal * MemoryLayout<UnsafeMutablePointer<MSpan>?>.stride
@@ -187,7 +194,7 @@ public final class Heap: @unchecked Sendable {
             next: nil, prev: nil, startAddr: 0, npages: 0, nelems: 0, freeindex: 0, allocCount: 0,
             allocCache: 0, allocBits: emptyBits, gcmarkBits: emptyBits + 1, elemSize: 0, divMul: 0,
             spanClass: 0, state: SpanState.inUse.rawValue, needzero: 0, list: 0, sweepgen: 0,
-            pendingFlag: 0, owner: nil, remoteFree: 0, pendingNext: nil))
+            pendingFlag: 0, owner: 0, remoteFree: 0, pendingNext: nil))
         let spanCounts = UnsafeMutablePointer<Int>.allocate(capacity: AllocatorConstants.numSizeClasses)
         spanCounts.initialize(repeating: 0, count: AllocatorConstants.numSizeClasses)
         let flushed = UnsafeMutablePointer<CacheStats>.allocate(capacity: 1)
@@ -208,7 +215,7 @@ public final class Heap: @unchecked Sendable {
             tinyBitmaps: FixAlloc(recordSize: 2 * 8 * 8
                 + Int(SizeClassLookup.shared.objects[Int(AllocatorConstants.tinySizeClass)])),
             cacheHeaders: FixAlloc(recordSize: MemoryLayout<MCache>.stride
-                + AllocatorConstants.numSpanClasses * 8 + AllocatorConstants.numSizeClasses * 8),
+                + 2 * AllocatorConstants.numSpanClasses * 8 + AllocatorConstants.numSizeClasses * 8),
             centrals: centrals, emptySpan: emptySpan,
             spanCountByClass: spanCounts, flushedStats: flushed,
             fault: FaultSink(recorder: Unmanaged.passUnretained(recorder))))
@@ -230,22 +237,44 @@ public final class Heap: @unchecked Sendable {
     /// A new mcache for the calling thread.
     public func makeThreadCache() -> ThreadCache {
         state.pointee.lock.lock()
-        let raw = state.pointee.cacheHeaders.alloc()!
+        var c: UnsafeMutablePointer<MCache>
+        if let reused = state.pointee.releasedCaches {
+            state.pointee.releasedCaches = reused.pointee.nextReleased
+            c = reused
+        } else {
+            let raw = state.pointee.cacheHeaders.alloc()!
+            c = raw.bindMemory(to: MCache.self, capacity: 1)
+            let alloc = (raw + MemoryLayout<MCache>.stride).bindMemory(
+                to: UnsafeMutablePointer<MSpan>.self, capacity: AllocatorConstants.numSpanClasses)
+            let counts = (raw + MemoryLayout<MCache>.stride + AllocatorConstants.numSpanClasses * 8)
+                .bindMemory(to: Int.self, capacity: AllocatorConstants.numSizeClasses)
+            let partial = (raw + MemoryLayout<MCache>.stride + AllocatorConstants.numSpanClasses * 8
+                + AllocatorConstants.numSizeClasses * 8)
+                .bindMemory(to: UnsafeMutablePointer<MSpan>?.self, capacity: AllocatorConstants.numSpanClasses)
+            c.initialize(to: MCache(heap: state, alloc: alloc, tiny: 0, tinyOffset: 0,
+                                    stats: CacheStats(smallAllocCount: counts, tinyAllocs: 0, tinyBlocks: 0),
+                                    localPartial: partial, localFull: nil, pending: 0, nextReleased: nil,
+                                    class8: SizeClassLookup.shared.class8,
+                                    class128: SizeClassLookup.shared.class128))
+        }
         state.pointee.lock.unlock()
-        let c = raw.bindMemory(to: MCache.self, capacity: 1)
-        let alloc = (raw + MemoryLayout<MCache>.stride).bindMemory(
-            to: UnsafeMutablePointer<MSpan>.self, capacity: AllocatorConstants.numSpanClasses)
-        alloc.initialize(repeating: state.pointee.emptySpan, count: AllocatorConstants.numSpanClasses)
-        let counts = (raw + MemoryLayout<MCache>.stride + AllocatorConstants.numSpanClasses * 8)
-            .bindMemory(to: Int.self, capacity: AllocatorConstants.numSizeClasses)
-        counts.initialize(repeating: 0, count: AllocatorConstants.numSizeClasses)
-        c.initialize(to: MCache(heap: state, alloc: alloc, tiny: 0, tinyOffset: 0,
-                                stats: CacheStats(smallAllocCount: counts, tinyAllocs: 0, tinyBlocks: 0)))
+        // A reused record may still carry late remote-free notices: pass them on first.
+        c.forwardPending()
+        c.pointee.alloc.initialize(repeating: state.pointee.emptySpan, count: AllocatorConstants.numSpanClasses)
+        c.pointee.stats.smallAllocCount.initialize(repeating: 0, count: AllocatorConstants.numSizeClasses)
+        c.pointee.localPartial.initialize(repeating: nil, count: AllocatorConstants.numSpanClasses)
+        c.pointee.stats.tinyAllocs = 0
+        c.pointee.stats.tinyBlocks = 0
+        c.pointee.tiny = 0
+        c.pointee.tinyOffset = 0
+        c.pointee.localFull = nil
+        c.pointee.nextReleased = nil
         return ThreadCache(c)
     }
 
     /// Gives a cache's spans back and folds its counters into the heap. The cache must not
-    /// be used again.
+    /// be used again. (Its record is kept for the next makeThreadCache: remote frees racing
+    /// with the release may still queue spans on it, and are passed on from there.)
     public func releaseThreadCache(_ cache: ThreadCache) {
         cache.flush()
         let c = cache.c
@@ -256,13 +285,22 @@ public final class Heap: @unchecked Sendable {
         }
         flushed.pointee.tinyAllocs += c.pointee.stats.tinyAllocs
         flushed.pointee.tinyBlocks += c.pointee.stats.tinyBlocks
-        state.pointee.cacheHeaders.free(UnsafeMutableRawPointer(c))
+        c.pointee.nextReleased = state.pointee.releasedCaches
+        state.pointee.releasedCaches = c
         state.pointee.lock.unlock()
     }
 
     /// Applies pending cross-thread frees to spans no cache holds and returns the spans that
     /// became empty to the page heap.
     public func releaseEmptySpans() {
+        // Under the heap lock, so no released record is reused while we drain it.
+        state.pointee.lock.lock()
+        var released = state.pointee.releasedCaches
+        while let c = released {
+            c.forwardPending()
+            released = c.pointee.nextReleased
+        }
+        state.pointee.lock.unlock()
         for spc in 0..<AllocatorConstants.numSpanClasses {
             (state.pointee.centrals + spc).releaseEmpty(heap: state)
         }

@@ -13,14 +13,27 @@
 //             span, clear the bit (a double free is the bit already clear); otherwise push the
 //             object on the span's remote-free stack (`freeRemote`, one CAS).
 //
-// Slow path (`refill`), never inlined: an exhausted span whose objects this thread has
-// freed in good number (at least 1/8 of its slots) is swept in place and reused, so a tight
-// malloc/free loop stays on one span; otherwise the span goes back to its mcentral and a
-// swept span with free slots comes from there (or from the page heap).
+// Manual-mode ownership (where HeapLab departs from Go, which never frees explicitly): a span
+// stays owned by the mcache that took it from its mcentral until that mcache is released, as
+// mimalloc's pages stay with their thread. Go's mcache gives a span back to mcentral as soon
+// as it is full, which is right when only the sweeper frees; with explicit frees it would
+// make almost every free land in an unowned span and pay for atomics. Owned spans that are not
+// current sit on this mcache's lists:
+//   localPartial[spanClass]  at least 1/8 of the slots free: the next refill sweeps one;
+//   localFull                fewer free; a local free that reaches 1/8 moves it to partial,
+//                            the last free returns it to the page heap.
+// Frees by other threads go to the span's remote-free stack; the first one queues the span on
+// its owner's `pending` stack (or its mcentral's, when unowned), and the owner drains it on
+// its next refill. Released mcaches hand every span to the mcentrals.
 //
-// Statistics follow Go's mcache accounting: when a span is cached, all its free slots are
-// counted as allocated; when it is given back, the slots never handed out are subtracted.
-// The fast path therefore updates no counter at all.
+// Slow path (`refill`), never inlined: drain pending spans; if the exhausted current span has
+// 1/8 of its slots free again, sweep it in place (a tight malloc/free loop stays on one span);
+// otherwise file it under localFull and take a local partial span, or one from the mcentral
+// (which grows from the page heap).
+//
+// Statistics follow Go's mcache accounting: when a span becomes current, all its free slots
+// are counted as allocated; when it stops being current, the slots never handed out are
+// subtracted. The fast path updates no counter.
 //
 // Tiny allocator (Go's mallocgc tiny path): pointer-free objects under 16 bytes are packed
 // into the current 16-byte block, aligned to 8, 4 or 2 bytes when the size is a multiple of
@@ -42,6 +55,26 @@ struct MCache {
     @usableFromInline var tiny: UInt
     @usableFromInline var tinyOffset: UInt
     @usableFromInline var stats: CacheStats
+    /// Owned spans with free slots, one list per span class (heads).
+    @usableFromInline var localPartial: UnsafeMutablePointer<UnsafeMutablePointer<MSpan>?>
+    /// Owned spans with few or no free slots, all classes.
+    @usableFromInline var localFull: UnsafeMutablePointer<MSpan>?
+    /// Lock-free stack of owned spans that received remote frees (linked by pendingNext).
+    /// Kept across release and reuse of the record: late remote frees may still queue here.
+    @usableFromInline var pending: UInt
+    /// Link on the heap's list of released mcache records.
+    @usableFromInline var nextReleased: UnsafeMutablePointer<MCache>?
+    /// The size-to-class tables (SizeClassLookup), copied here so the fast path reads them
+    /// with no lazy-global check.
+    @usableFromInline var class8: UnsafeMutablePointer<UInt8>
+    @usableFromInline var class128: UnsafeMutablePointer<UInt8>
+
+    /// Size class for a small `size` (<= maxSmallSize).
+    @inlinable @inline(__always)
+    func sizeClassOf(_ size: Int) -> UInt8 {
+        if size <= AllocatorConstants.smallSizeMax - 8 { return class8[(size &+ 7) &>> 3] }
+        return class128[(size &- AllocatorConstants.smallSizeMax &+ 127) &>> 7]
+    }
 }
 
 /// Allocation counters of one mcache (flushed into the heap when the cache is released).
@@ -81,7 +114,7 @@ public struct ThreadCache: @unchecked Sendable {
         if noscan && size < AllocatorConstants.tinySize {
             return allocateTiny(size, zeroed: zeroed)
         }
-        let sizeClass = Int(SizeClassLookup.shared.classOf(size))
+        let sizeClass = Int(c.pointee.sizeClassOf(size))
         let spanClass = sizeClass &<< 1 | (noscan ? 1 : 0)
         let span = c.pointee.alloc[spanClass]
         let cache = span.pointee.allocCache
@@ -124,6 +157,12 @@ public struct ThreadCache: @unchecked Sendable {
             if word & bit == 0 { return freeFault(addr, .doubleFree) }
             span.pointee.gcmarkBits[Int(index &>> 6)] = word ^ bit
             span.pointee.allocCount &-= 1
+            // Off the fast path only when the span should move: a localFull span that may
+            // have become worth sweeping, or an emptied span that is not current.
+            if span.pointee.list == SpanList.localFull.rawValue
+                || (span.pointee.allocCount == 0 && span.pointee.list == SpanList.localPartial.rawValue) {
+                freedInOwnedSpan(span)
+            }
             return
         }
         freeRemote(span, addr)
@@ -163,33 +202,112 @@ public struct ThreadCache: @unchecked Sendable {
     @usableFromInline
     func refill(spanClass: Int) -> UnsafeMutablePointer<MSpan>? {
         let heap = c.pointee.heap
+        processPending()
         let current = c.pointee.alloc[spanClass]
         let sizeClass = spanClass >> 1
         if current != heap.pointee.emptySpan {
             current.drainRemoteFrees(fault: heap.pointee.fault)
-            let free = current.pointee.nelems &- current.pointee.allocCount
-            if free > 0 && free >= current.pointee.nelems / 8 {
-                // Sweep in place: this thread freed enough of its own span to keep it.
+            if current.worthSweeping {
+                // Sweep in place: enough of this span was freed to keep allocating from it.
                 current.sweepManual(fault: heap.pointee.fault)
                 c.pointee.stats.smallAllocCount[sizeClass] += Int(current.pointee.nelems &- current.pointee.allocCount)
                 return current
             }
-            uncache(current, sizeClass: sizeClass)
+            c.pointee.stats.smallAllocCount[sizeClass] -= current.unallocatedSlots()
             c.pointee.alloc[spanClass] = heap.pointee.emptySpan
+            pushLocal(current, .localFull)
         }
-        guard let span = (heap.pointee.centrals + spanClass).cacheSpan(owner: UnsafeMutableRawPointer(c), heap: heap) else {
-            return nil
+        var next = c.pointee.localPartial[spanClass]
+        if let span = next {
+            removeLocal(span)
+            span.sweepManual(fault: heap.pointee.fault)
+        } else {
+            next = (heap.pointee.centrals + spanClass).cacheSpan(owner: UnsafeMutableRawPointer(c), heap: heap)
         }
+        guard let span = next else { return nil }
+        span.pointee.list = SpanList.current.rawValue
         c.pointee.alloc[spanClass] = span
         c.pointee.stats.smallAllocCount[sizeClass] += Int(span.pointee.nelems &- span.pointee.allocCount)
         return span
     }
 
-    /// Gives a cached span back to its mcentral, uncounting slots never handed out.
-    func uncache(_ span: UnsafeMutablePointer<MSpan>, sizeClass: Int) {
-        c.pointee.stats.smallAllocCount[sizeClass] -= span.unallocatedSlots()
+    /// A local free left an owned span either empty or on localFull: move it along.
+    @usableFromInline @inline(never)
+    func freedInOwnedSpan(_ span: UnsafeMutablePointer<MSpan>) {
+        let list = span.pointee.list
+        if list == SpanList.current.rawValue { return }
+        if span.pointee.allocCount == 0
+            && span.pendingFlagAtomic.pointee.load(ordering: .sequentiallyConsistent) == 0 {
+            // Empty, and no pending stack links through it: back to the page heap, through
+            // the mcentral so that a racing remote free is settled under its lock.
+            removeLocal(span)
+            let heap = c.pointee.heap
+            (heap.pointee.centrals + Int(span.pointee.spanClass)).uncacheSpan(span, heap: heap)
+            return
+        }
+        if list == SpanList.localFull.rawValue && span.worthSweeping {
+            removeLocal(span)
+            pushLocal(span, .localPartial)
+        }
+    }
+
+    /// Drains this cache's pending stack: owned spans that received frees from other threads.
+    @usableFromInline
+    func processPending() {
+        let stack = c.pendingAtomic
+        if stack.pointee.load(ordering: .relaxed) == 0 { return }
+        var head = stack.pointee.exchange(0, ordering: .acquiringAndReleasing)
         let heap = c.pointee.heap
-        (heap.pointee.centrals + Int(span.pointee.spanClass)).uncacheSpan(span, heap: heap)
+        while let span = UnsafeMutablePointer<MSpan>(bitPattern: head) {
+            head = UInt(bitPattern: span.pointee.pendingNext)
+            span.pointee.pendingNext = nil
+            span.pendingFlagAtomic.pointee.store(0, ordering: .sequentiallyConsistent)
+            if span.ownerAtomic.pointee.load(ordering: .sequentiallyConsistent) != UInt(bitPattern: c) {
+                // No longer ours (this record was released, perhaps reused): the mcentral
+                // takes over.
+                if span.remoteFreeAtomic.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+                    (heap.pointee.centrals + Int(span.pointee.spanClass)).notePending(span)
+                }
+                continue
+            }
+            span.drainRemoteFrees(fault: heap.pointee.fault)
+            if span.pointee.allocCount == 0 || span.pointee.list == SpanList.localFull.rawValue {
+                freedInOwnedSpan(span)
+            }
+        }
+    }
+
+    func pushLocal(_ span: UnsafeMutablePointer<MSpan>, _ list: SpanList) {
+        let headSlot: UnsafeMutablePointer<UnsafeMutablePointer<MSpan>?>
+        if list == .localPartial {
+            headSlot = c.pointee.localPartial + Int(span.pointee.spanClass)
+        } else {
+            span.pointee.prev = nil
+            span.pointee.next = c.pointee.localFull
+            c.pointee.localFull?.pointee.prev = span
+            c.pointee.localFull = span
+            span.pointee.list = list.rawValue
+            return
+        }
+        span.pointee.prev = nil
+        span.pointee.next = headSlot.pointee
+        headSlot.pointee?.pointee.prev = span
+        headSlot.pointee = span
+        span.pointee.list = list.rawValue
+    }
+
+    func removeLocal(_ span: UnsafeMutablePointer<MSpan>) {
+        if let prev = span.pointee.prev {
+            prev.pointee.next = span.pointee.next
+        } else if span.pointee.list == SpanList.localPartial.rawValue {
+            c.pointee.localPartial[Int(span.pointee.spanClass)] = span.pointee.next
+        } else {
+            c.pointee.localFull = span.pointee.next
+        }
+        span.pointee.next?.pointee.prev = span.pointee.prev
+        span.pointee.next = nil
+        span.pointee.prev = nil
+        span.pointee.list = SpanList.none.rawValue
     }
 
     @usableFromInline @inline(never)
@@ -208,8 +326,13 @@ public struct ThreadCache: @unchecked Sendable {
             if done { break }
             head = seen
         }
-        if span.ownerAtomic.pointee.load(ordering: .sequentiallyConsistent) == 0 {
+        let owner = span.ownerAtomic.pointee.load(ordering: .sequentiallyConsistent)
+        if owner == 0 {
             (c.pointee.heap.pointee.centrals + Int(span.pointee.spanClass)).notePending(span)
+        } else {
+            // mcache records are never unmapped, so even a stale owner is safe to queue on;
+            // its processPending hands spans it no longer owns to their mcentral.
+            UnsafeMutablePointer<MCache>(bitPattern: owner)!.notePending(span)
         }
     }
 
@@ -243,6 +366,9 @@ public struct ThreadCache: @unchecked Sendable {
             if !span.isMarked(Int(index)) { return freeFault(addr, .doubleFree) }
             span.pointee.gcmarkBits[Int(index &>> 6)] &= ~(UInt64(1) &<< UInt64(index & 63))
             span.pointee.allocCount &-= 1
+            if span.pointee.list == SpanList.localFull.rawValue || span.pointee.allocCount == 0 {
+                freedInOwnedSpan(span)
+            }
         } else {
             freeRemote(span, addr)
         }
@@ -322,7 +448,8 @@ public struct ThreadCache: @unchecked Sendable {
         }
     }
 
-    /// Gives every cached span back (thread exit, or before reading exact statistics).
+    /// Gives every owned span back to the mcentrals (thread exit, or before reading exact
+    /// statistics).
     func flush() {
         let heap = c.pointee.heap
         if c.pointee.tiny != 0 {
@@ -331,16 +458,65 @@ public struct ThreadCache: @unchecked Sendable {
             c.pointee.tinyOffset = 0
             tinyRelease(block)
         }
+        processPending()
         for spanClass in 0..<AllocatorConstants.numSpanClasses {
             let span = c.pointee.alloc[spanClass]
-            if span == heap.pointee.emptySpan { continue }
-            uncache(span, sizeClass: spanClass >> 1)
-            c.pointee.alloc[spanClass] = heap.pointee.emptySpan
+            if span != heap.pointee.emptySpan {
+                c.pointee.stats.smallAllocCount[spanClass >> 1] -= span.unallocatedSlots()
+                c.pointee.alloc[spanClass] = heap.pointee.emptySpan
+                span.pointee.list = SpanList.none.rawValue
+                (heap.pointee.centrals + spanClass).uncacheSpan(span, heap: heap)
+            }
+            while let span = c.pointee.localPartial[spanClass] {
+                removeLocal(span)
+                (heap.pointee.centrals + spanClass).uncacheSpan(span, heap: heap)
+            }
+        }
+        while let span = c.pointee.localFull {
+            removeLocal(span)
+            (heap.pointee.centrals + Int(span.pointee.spanClass)).uncacheSpan(span, heap: heap)
+        }
+        // Frees queued while the spans were given back now belong to the mcentrals.
+        processPending()
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == MCache {
+    var pendingAtomic: UnsafeMutablePointer<AtomicWord> { atomicView(&pointee.pending) }
+
+    /// Hands every span on a released record's pending stack to its mcentral.
+    func forwardPending() {
+        var head = pendingAtomic.pointee.exchange(0, ordering: .acquiringAndReleasing)
+        while let span = UnsafeMutablePointer<MSpan>(bitPattern: head) {
+            head = UInt(bitPattern: span.pointee.pendingNext)
+            span.pointee.pendingNext = nil
+            span.pendingFlagAtomic.pointee.store(0, ordering: .sequentiallyConsistent)
+            (pointee.heap.pointee.centrals + Int(span.pointee.spanClass)).notePending(span)
+        }
+    }
+
+    /// Queues an owned span that received a remote free (once, guarded by its pendingFlag).
+    func notePending(_ span: UnsafeMutablePointer<MSpan>) {
+        if span.pendingFlagAtomic.pointee.exchange(1, ordering: .acquiringAndReleasing) != 0 { return }
+        let stack = pendingAtomic
+        var head = stack.pointee.load(ordering: .relaxed)
+        while true {
+            span.pointee.pendingNext = UnsafeMutablePointer<MSpan>(bitPattern: head)
+            let (done, seen) = stack.pointee.weakCompareExchange(
+                expected: head, desired: UInt(bitPattern: span), ordering: .acquiringAndReleasing)
+            if done { return }
+            head = seen
         }
     }
 }
 
 extension UnsafeMutablePointer where Pointee == MSpan {
+    /// Whether at least 1/8 of the slots (and at least one) are free: worth a sweep.
+    var worthSweeping: Bool {
+        let free = pointee.nelems &- pointee.allocCount
+        return free > 0 && free >= pointee.nelems / 8
+    }
+
     /// Free slots the cursor has not reached: zeros of allocBits from freeindex on.
     func unallocatedSlots() -> Int {
         let nelems = Int(pointee.nelems)

@@ -36,10 +36,7 @@ struct MCentral {
 }
 
 extension UnsafeMutablePointer where Pointee == MCentral {
-    var pendingAtomic: UnsafeMutablePointer<AtomicWord> {
-        UnsafeMutableRawPointer(self).advanced(by: MemoryLayout<MCentral>.offset(of: \MCentral.pending)!)
-            .assumingMemoryBound(to: AtomicWord.self)
-    }
+    var pendingAtomic: UnsafeMutablePointer<AtomicWord> { atomicView(&pointee.pending) }
 
     private func push(_ span: UnsafeMutablePointer<MSpan>, _ list: SpanList) {
         let head = list == .partial ? pointee.partial : pointee.full

@@ -47,6 +47,8 @@ struct MHeapState {
     /// Bitmaps plus per-block reference counts, for tiny spans.
     var tinyBitmaps: FixAlloc
     var cacheHeaders: FixAlloc
+    /// Released mcache records, reused by makeThreadCache (never unmapped).
+    var releasedCaches: UnsafeMutablePointer<MCache>? = nil
     /// Central free lists, one per span class.
     @usableFromInline var centrals: UnsafeMutablePointer<MCentral>
     /// The span every empty mcache slot points to: nelems = 0, so the fast path's single
@@ -140,7 +142,7 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
             spanClass: spanClass, state: SpanState.inUse.rawValue,
             needzero: fresh ? 0 : 1, list: SpanList.none.rawValue,
             sweepgen: pointee.sweepgen, pendingFlag: 0,
-            owner: nil, remoteFree: 0, pendingNext: nil))
+            owner: 0, remoteFree: 0, pendingNext: nil))
         // Slots past nelems read as taken.
         let tail = nelems & 63
         if tail != 0 { allocBits[words - 1] = ~UInt64(0) << UInt64(tail) }

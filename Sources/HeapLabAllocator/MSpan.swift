@@ -37,12 +37,20 @@ enum SpanState: UInt8 {
     case inUse = 1
 }
 
-/// Which mcentral list a span is on (`MSpan.list`).
+/// Which list a span is on (`MSpan.list`): an mcentral's (unowned spans) or its owning
+/// mcache's (manual mode; see MCache.swift).
 @usableFromInline
 enum SpanList: UInt8 {
     case none = 0
+    /// mcentral lists: unowned spans.
     case partial = 1
     case full = 2
+    /// The owning mcache's list of spans with enough free slots to be worth sweeping.
+    case localPartial = 3
+    /// Owned spans with (almost) no free slot; the first free moves them along.
+    case localFull = 4
+    /// The mcache's current span of its class (alloc[spanClass]).
+    case current = 5
 }
 
 @usableFromInline
@@ -86,7 +94,7 @@ struct MSpan {
 
     /// The mcache that owns the span, or nil (written under the mcentral lock; read
     /// atomically by freeing threads).
-    @usableFromInline var owner: UnsafeMutableRawPointer?
+    @usableFromInline var owner: UInt
     /// Head of the cross-thread free stack (atomic; an object address or 0).
     @usableFromInline var remoteFree: UInt
     /// Link on the mcentral's pending stack.
@@ -111,19 +119,16 @@ struct MSpan {
 extension UnsafeMutablePointer where Pointee == MSpan {
     /// Atomic view of `remoteFree`.
     @inlinable var remoteFreeAtomic: UnsafeMutablePointer<AtomicWord> {
-        UnsafeMutableRawPointer(self).advanced(by: MSpanLayout.remoteFreeOffset)
-            .assumingMemoryBound(to: AtomicWord.self)
+        atomicView(&pointee.remoteFree)
     }
 
     /// Atomic view of `owner`.
     @inlinable var ownerAtomic: UnsafeMutablePointer<AtomicWord> {
-        UnsafeMutableRawPointer(self).advanced(by: MSpanLayout.ownerOffset)
-            .assumingMemoryBound(to: AtomicWord.self)
+        atomicView(&pointee.owner)
     }
 
     @inlinable var pendingFlagAtomic: UnsafeMutablePointer<AtomicFlag32> {
-        UnsafeMutableRawPointer(self).advanced(by: MSpanLayout.pendingFlagOffset)
-            .assumingMemoryBound(to: AtomicFlag32.self)
+        atomicView(&pointee.pendingFlag)
     }
 
     /// Object index of `offset` bytes into the span (exact within a span).
@@ -218,9 +223,14 @@ extension UnsafeMutablePointer where Pointee == MSpan {
     }
 }
 
-@usableFromInline
-enum MSpanLayout {
-    @usableFromInline static let remoteFreeOffset = MemoryLayout<MSpan>.offset(of: \MSpan.remoteFree)!
-    @usableFromInline static let ownerOffset = MemoryLayout<MSpan>.offset(of: \MSpan.owner)!
-    @usableFromInline static let pendingFlagOffset = MemoryLayout<MSpan>.offset(of: \MSpan.pendingFlag)!
+/// The address of a word in metadata memory, viewed as an atomic. (Taking `&span.pointee.x`
+/// through a pointer's addressor yields the field's real address, computed at compile time.)
+@inlinable @inline(__always)
+func atomicView(_ p: UnsafeMutablePointer<UInt>) -> UnsafeMutablePointer<AtomicWord> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: AtomicWord.self)
+}
+
+@inlinable @inline(__always)
+func atomicView(_ p: UnsafeMutablePointer<UInt32>) -> UnsafeMutablePointer<AtomicFlag32> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: AtomicFlag32.self)
 }
