@@ -123,7 +123,7 @@ struct GenCommand: ParsableCommand {
 
     func run() throws {
         let generator = try makeGenerator()
-        try reportingInputErrors { () throws(InputError) in
+        try reportingInputErrors {
             let writer = try TraceWriter(path: output.output, encoding: output.traceEncoding)
             do throws(InputError) {
                 _ = try generator.run(seed: seed) { record throws(InputError) in try writer.write(record) }

@@ -61,7 +61,7 @@ struct ImportCommand: ParsableCommand {
 
     func run() throws {
         let format = ImportFormat(rawValue: format)!
-        let summary = try reportingInputErrors { () throws(InputError) -> ImportSummary in
+        let summary: ImportSummary = try reportingInputErrors {
             var writer = try TraceWriter(path: output.output, encoding: output.traceEncoding)
             do throws(InputError) {
                 let summary = try format.run(path: input, into: &writer)
