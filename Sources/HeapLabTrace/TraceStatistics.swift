@@ -226,7 +226,7 @@ public final class TraceStatistics: LifetimeObserver {
         s += row("live at end", "\(objectsLiveAtEnd)")
         let sizes = sizeHistogram
         if !sizes.isEmpty {
-            s += "\nsize class   bytes/obj        count            bytes\n"
+            s += "\n" + pad("class", 10) + pad("bytes/obj", 12) + pad("count", 13) + pad("bytes", 17) + "\n"
             for b in sizes {
                 let name = b.sizeClass == 0 ? "large" : "\(b.sizeClass)"
                 s += pad(name, 10) + pad(b.bytesPerObject.map { "\($0)" } ?? "-", 12)
@@ -235,7 +235,7 @@ public final class TraceStatistics: LifetimeObserver {
         }
         let lifetimes = lifetimeHistogram
         if !lifetimes.isEmpty {
-            s += "\nlifetime (records)        objects\n"
+            s += "\n" + pad("lifetime (records)", 20, left: true) + pad("objects", 15) + "\n"
             for b in lifetimes {
                 s += pad(b.minRecords == b.maxRecords ? "\(b.minRecords)" : "\(b.minRecords)-\(b.maxRecords)", 20, left: true)
                     + pad("\(b.count)", 15) + "\n"

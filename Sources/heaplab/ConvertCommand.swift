@@ -22,7 +22,9 @@ struct ConvertCommand: ParsableCommand {
     @OptionGroup var output: TraceOutputOptions
 
     func run() throws {
-        try reportingInputErrors { () throws(InputError) in
+        // (The closure returns the record count: a typed-throws closure returning Void
+        // crashes the Swift 6.3.1 compiler in LifetimeDependenceDiagnostics.)
+        _ = try reportingInputErrors { () throws(InputError) -> Int in
             var reader = try TraceReader.open(path: input)
             let writer = try TraceWriter(path: output.output, encoding: output.traceEncoding)
             do throws(InputError) {
@@ -33,6 +35,7 @@ struct ConvertCommand: ParsableCommand {
                 }
                 try validator.finish()
                 try writer.finish()
+                return validator.recordCount
             } catch {
                 writer.abandon()
                 throw error
