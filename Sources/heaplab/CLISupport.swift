@@ -18,5 +18,5 @@ func reportingInputErrors<T>(_ body: () throws -> T) throws -> T {
 
 func printError(_ message: String) {
     var line = message + "\n"
-    line.withUTF8 { _ = fwrite($0.baseAddress, 1, $0.count, stderr) }
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
 }
