@@ -39,7 +39,35 @@ func crossThreadFrees(_ records: [TraceRecord]) -> Int {
     return cross
 }
 
+/// Runs HeapLabTrace's TraceValidator (the project's own rule checker and lifetime oracle).
+func validatorProblem(_ records: [TraceRecord], name: String) -> String? {
+    let validator = TraceValidator(file: name)
+    do {
+        for (i, record) in records.enumerated() { try validator.check(record, at: .line(i + 1)) }
+        try validator.finish()
+        return nil
+    } catch {
+        return error.description
+    }
+}
+
+/// Every generator at its default size.
+let defaultGenerators: [(String, any TraceGenerator)] = [
+    ("gcbench", GCBench()), ("binary-trees", BinaryTrees()), ("larson", Larson()),
+    ("xmalloc", Xmalloc()), ("lru", LRUCache()), ("random-graph", RandomGraph()),
+]
+
 @Suite struct GeneratorTests {
+    @Test(arguments: 0..<6)
+    func defaultSizesPassTheTraceValidatorForSeveralSeeds(index: Int) throws {
+        let (name, generator) = defaultGenerators[index]
+        #expect(generator.validate() == nil)
+        for seed: UInt64 in [0, 1, 2] {
+            let records = try generator.records(seed: seed)
+            #expect(validatorProblem(records, name: "\(name)-\(seed)") == nil)
+        }
+    }
+
     @Test func randomNumbersMatchTheReferenceAlgorithm() {
         // Reference values from an independent implementation of SplitMix64 + xoshiro256**.
         var random = GenRandom(seed: 42)
@@ -60,6 +88,7 @@ func crossThreadFrees(_ records: [TraceRecord]) -> Int {
             var check = TraceCheck()
             let problem = check.run(records)
             #expect(problem == nil, "\(name) seed \(seed): \(problem ?? "")")
+            #expect(validatorProblem(records, name: name) == nil)
             #expect(records.count > 1000, "\(name)")
             switch name {
             case "gcbench", "lru", "random-graph", "binary-trees":

@@ -69,8 +69,20 @@ func importRecords(_ format: ImportFormat, _ path: String) throws(InputError) ->
     return (sink.records, summary)
 }
 
-/// The first rule a malloc-style trace breaks, or nil if it is valid.
+/// The first rule a malloc-style trace breaks, or nil if it is valid: HeapLabTrace's
+/// TraceValidator, and an independent check of the malloc-trace rules.
 func checkMallocTrace(_ records: [TraceRecord]) -> String? {
+    let validator = TraceValidator(file: "imported")
+    do {
+        for (i, record) in records.enumerated() { try validator.check(record, at: .line(i + 1)) }
+        try validator.finish()
+    } catch {
+        return error.description
+    }
+    return independentMallocCheck(records)
+}
+
+func independentMallocCheck(_ records: [TraceRecord]) -> String? {
     guard records.first == .header(version: 1) else { return "header is not first" }
     var live = Set<UInt64>()
     var sites = Set<UInt64>()
