@@ -15,7 +15,7 @@ struct RecordCommand: ParsableCommand {
         commandName: "record",
         abstract: "Run a program under the heap recorder and write its allocations as a trace.",
         discussion: """
-            Example: heaplab record -o sort.htrace -- sort /usr/share/dict/words
+            Example: heaplab record -o ls.htrace -- ls -l /usr/bin
             The recorder library (libHeapLabRecorder.so) is found next to the heaplab
             executable, or at $HEAPLAB_RECORDER_LIBRARY. See docs/recorder.md.
             """)
