@@ -43,13 +43,26 @@ public struct DeathTable: Sendable, Equatable {
     public subscript(i: Int) -> Entry { entries[i] }
 }
 
-/// Collects deaths into a `DeathTable`.
+/// Collects deaths into a `DeathTable` (in plain memory: no exclusivity checks per death).
 final class DeathTableBuilder: LifetimeObserver {
-    var entries: [DeathTable.Entry] = []
-    func objectAllocated(record: Int, ordinal: Int, size: UInt64) {}
-    func objectResized(record: Int, ordinal: Int, oldSize: UInt64, newSize: UInt64) {}
-    func objectDied(record: Int, ordinal: Int, size: UInt64, allocRecord: Int) {
-        entries.append(DeathTable.Entry(recordIndex: record, allocOrdinal: ordinal))
+    private let buffer: UnsafeMutablePointer<RawBuffer<DeathTable.Entry>>
+
+    init() {
+        buffer = .allocate(capacity: 1)
+        buffer.initialize(to: RawBuffer(capacity: 1024))
+    }
+
+    deinit {
+        buffer.pointee.deallocate()
+        buffer.deallocate()
+    }
+
+    var entries: [DeathTable.Entry] { Array(buffer.pointee.buffer) }
+
+    func observe(_ events: UnsafeBufferPointer<LifetimeEvent>) {
+        for e in events where e.kind == .died {
+            buffer.pointee.append(DeathTable.Entry(recordIndex: e.record, allocOrdinal: e.ordinal))
+        }
     }
 }
 

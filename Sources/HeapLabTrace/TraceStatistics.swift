@@ -115,23 +115,30 @@ public final class TraceStatistics: LifetimeObserver {
         classBytes[c] += UInt128(size)
     }
 
-    public func objectAllocated(record: Int, ordinal: Int, size: UInt64) {
-        liveBytes += UInt128(size)
-        liveObjects += 1
-        if liveBytes > peakLiveBytes { peakLiveBytes = liveBytes }
-        if liveObjects > peakLiveObjects { peakLiveObjects = liveObjects }
-    }
-
-    public func objectResized(record: Int, ordinal: Int, oldSize: UInt64, newSize: UInt64) {
-        liveBytes = liveBytes - UInt128(oldSize) + UInt128(newSize)
-        if liveBytes > peakLiveBytes { peakLiveBytes = liveBytes }
-    }
-
-    public func objectDied(record: Int, ordinal: Int, size: UInt64, allocRecord: Int) {
-        liveBytes -= UInt128(size)
-        liveObjects -= 1
-        let lifetime = max(1, record - allocRecord)
-        lifetimeCounts[Int.bitWidth - 1 - lifetime.leadingZeroBitCount] += 1
+    public func observe(_ events: UnsafeBufferPointer<LifetimeEvent>) {
+        var live = liveBytes, objects = liveObjects
+        var peakBytes = peakLiveBytes, peakObjects = peakLiveObjects
+        for e in events {
+            switch e.kind {
+            case .allocated:
+                live += UInt128(e.size)
+                objects += 1
+                if live > peakBytes { peakBytes = live }
+                if objects > peakObjects { peakObjects = objects }
+            case .resized:
+                live = live - UInt128(e.oldSize) + UInt128(e.size)
+                if live > peakBytes { peakBytes = live }
+            case .died:
+                live -= UInt128(e.size)
+                objects -= 1
+                let lifetime = max(1, e.record - e.allocRecord)
+                lifetimeCounts[Int.bitWidth - 1 - lifetime.leadingZeroBitCount] += 1
+            }
+        }
+        liveBytes = live
+        liveObjects = objects
+        peakLiveBytes = peakBytes
+        peakLiveObjects = peakObjects
     }
 
     /// Records the number of objects reachable at the end (the validator's `liveObjects`

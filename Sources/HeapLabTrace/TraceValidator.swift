@@ -44,22 +44,44 @@
 //   work or growth, so the whole oracle is amortized O(1) per record on top of the hash
 //   lookups (O(n log n) worst case from sorting dead sets).
 //
-// Event order. While `undetected` is clear every dead object is known, so events go to the
-// observer at once (deaths at the end of their record, sorted by ordinal). Otherwise they wait in `pending` (a death found late may lie in the
-// past) until the next full pass, which completes the timeline up to its record; pending
-// events are then sorted by (record, allocations and resizes before deaths, ordinal).
-// Observers thus see records in non-decreasing order.
+// Event order. Events collect in `pending` and go to the observer in sorted batches, by
+// (record, allocations and resizes before deaths, ordinal). A batch may only be handed
+// over while `undetected` is clear, since then every death up to now is known; otherwise
+// a death found later could lie in the past. So pending events wait for the next full
+// pass (which completes the timeline up to its record), or, in a clean state, until
+// `batch` of them have gathered. Observers thus see records in non-decreasing order.
 
-/// Receives object lifetime events from `TraceValidator`, in non-decreasing record order;
-/// at one record, an allocation or resize comes before deaths. Records are numbered from
-/// 0 (the header); allocation ordinals from 0 (the first `a` record of the trace).
+/// One change in an object's life, as reported to a `LifetimeObserver`. Records are
+/// numbered from 0 (the header); objects by allocation ordinal, 0 for the first `a` record.
+public struct LifetimeEvent: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable { case allocated = 0, resized = 1, died = 2 }
+    public var kind: Kind
+    /// `allocated`, `resized`: the record that did it. `died`: the record right after
+    /// which the object is dead.
+    public var record: Int
+    public var ordinal: Int
+    /// The object's size after the event (`died`: its size when it died).
+    public var size: UInt64
+    /// `resized`: the size before; 0 otherwise.
+    public var oldSize: UInt64
+    /// The record that allocated the object.
+    public var allocRecord: Int
+
+    public init(kind: Kind, record: Int, ordinal: Int, size: UInt64, oldSize: UInt64, allocRecord: Int) {
+        self.kind = kind
+        self.record = record
+        self.ordinal = ordinal
+        self.size = size
+        self.oldSize = oldSize
+        self.allocRecord = allocRecord
+    }
+}
+
+/// Receives object lifetime events from `TraceValidator`, in batches. Across all batches the
+/// events are in non-decreasing record order; at one record an allocation or resize comes
+/// before the deaths, and deaths are sorted by ordinal.
 public protocol LifetimeObserver: AnyObject {
-    /// Object number `ordinal` was allocated by record `record`.
-    func objectAllocated(record: Int, ordinal: Int, size: UInt64)
-    /// Object `ordinal` was resized (`r`) by record `record`.
-    func objectResized(record: Int, ordinal: Int, oldSize: UInt64, newSize: UInt64)
-    /// Object `ordinal` (allocated by record `allocRecord`) is dead right after `record`.
-    func objectDied(record: Int, ordinal: Int, size: UInt64, allocRecord: Int)
+    func observe(_ events: UnsafeBufferPointer<LifetimeEvent>)
 }
 
 /// Checks the semantic rules of a trace, record by record, and computes exact death points.
@@ -74,9 +96,12 @@ public protocol LifetimeObserver: AnyObject {
 public final class TraceValidator {
     public let file: String
     private let core: UnsafeMutablePointer<ValidatorCore>
+    /// Keeps the observer alive; the core refers to it without reference counting.
+    private let observer: (any LifetimeObserver)?
 
     public init(file: String, observer: (any LifetimeObserver)? = nil) {
         self.file = file
+        self.observer = observer
         core = .allocate(capacity: 1)
         core.initialize(to: ValidatorCore(observer: observer))
     }
@@ -84,6 +109,7 @@ public final class TraceValidator {
     /// Tests use tiny slack values so that searches give up and full passes run often.
     init(file: String, observer: (any LifetimeObserver)?, growthSlack: Int, searchSlack: Int) {
         self.file = file
+        self.observer = observer
         core = .allocate(capacity: 1)
         core.initialize(to: ValidatorCore(observer: observer))
         core.pointee.growthSlack = growthSlack
@@ -98,7 +124,7 @@ public final class TraceValidator {
 
     /// Checks the next record; `location` is used in the error message.
     @inline(__always)
-    public func check(_ record: TraceRecord, at location: InputLocation) throws(InputError) {
+    public func check(_ record: consuming TraceRecord, at location: InputLocation) throws(InputError) {
         do {
             try core.pointee.check(record)
         } catch {
@@ -171,18 +197,10 @@ struct EdgeEntry {
     var prevIn: Int32
 }
 
-struct PendingEvent {
-    static let allocated: UInt8 = 0, resized: UInt8 = 1, died: UInt8 = 2
-    var record: Int
-    var ordinal: Int
-    var size: UInt64
-    /// Old size (resize) or allocation record (death).
-    var extra: Int
-    var kind: UInt8
-}
-
 struct ValidatorCore {
-    let observer: (any LifetimeObserver)?
+    /// Owned by the TraceValidator; unowned here (events are delivered in batches anyway).
+    unowned(unsafe) let observer: (any LifetimeObserver)?
+    let hasObserver: Bool
     var records = 0
     var allocations = 0
     var liveCount = 0
@@ -203,7 +221,7 @@ struct ValidatorCore {
     var undetected = false
     var searchWork = 0
     var liveAfterPass = 0
-    var pending = RawBuffer<PendingEvent>(capacity: 16)
+    var pending = RawBuffer<LifetimeEvent>(capacity: 1024)
 
     // Scratch buffers: a search queue / dead set, a DFS stack, a cascade worklist.
     var work = RawBuffer<Int32>(capacity: 64)
@@ -212,10 +230,13 @@ struct ValidatorCore {
 
     /// Extra room before growth forces a full pass, and base budget of backward searches.
     var growthSlack = 65536
+    /// Events handed to the observer at a time (when the timeline is complete).
+    static let batch = 4096
     var searchSlack = 4096
 
     init(observer: (any LifetimeObserver)?) {
         self.observer = observer
+        hasObserver = observer != nil
     }
 
     func deallocate() {
@@ -226,7 +247,7 @@ struct ValidatorCore {
 
     // MARK: Records
 
-    mutating func check(_ record: TraceRecord) throws(SemanticError) {
+    mutating func check(_ record: consuming TraceRecord) throws(SemanticError) {
         let now = records
         records = now &+ 1
         if now == 0 {
@@ -234,7 +255,7 @@ struct ValidatorCore {
             return
         }
         if undetected { collectIfGrown() }
-        defer { if !undetected && pending.count > 0 { flushPending() } }
+        defer { if !undetected && pending.count >= Self.batch { flushPending() } }
         switch record {
         case .alloc(let id, let size, let ptrs, let site):
             if let site, sites.find(site) < 0 { throw SemanticError("site \(site) is not declared") }
@@ -275,8 +296,8 @@ struct ValidatorCore {
                 throw SemanticError("object \(id) has \(entry.ptrs) pointer slots; only pointer-free objects can be resized")
             }
             objects.base[Int(o)].size = size
-            emit(PendingEvent(record: now, ordinal: entry.ordinal, size: size, extra: Int(truncatingIfNeeded: entry.size),
-                              kind: PendingEvent.resized))
+            emit(LifetimeEvent(kind: .resized, record: now, ordinal: entry.ordinal, size: size, oldSize: entry.size,
+                               allocRecord: entry.allocRecord))
         case .site(let id, _):
             if sites.find(id) >= 0 { throw SemanticError("site \(id) is already declared") }
             sites.insert(id, 0)
@@ -319,7 +340,7 @@ struct ValidatorCore {
         ids.insert(id, o)
         liveCount &+= 1
         allocations &+= 1
-        emit(PendingEvent(record: now, ordinal: entry.ordinal, size: size, extra: 0, kind: PendingEvent.allocated))
+        emit(LifetimeEvent(kind: .allocated, record: now, ordinal: entry.ordinal, size: size, oldSize: 0, allocRecord: now))
     }
 
     @inline(__always)
@@ -557,8 +578,8 @@ struct ValidatorCore {
         }
         for x in members {
             let entry = objs[Int(x)]
-            emit(PendingEvent(record: entry.death, ordinal: entry.ordinal, size: entry.size, extra: entry.allocRecord,
-                              kind: PendingEvent.died))
+            emit(LifetimeEvent(kind: .died, record: entry.death, ordinal: entry.ordinal, size: entry.size, oldSize: 0,
+                               allocRecord: entry.allocRecord))
             var e = entry.firstOut
             while e >= 0 {
                 let edge = edges[Int(e)]
@@ -588,8 +609,8 @@ struct ValidatorCore {
         while let x = cascade.popLast() {
             let entry = objs[Int(x)]
             let death = entry.stamp
-            emit(PendingEvent(record: death, ordinal: entry.ordinal, size: entry.size, extra: entry.allocRecord,
-                              kind: PendingEvent.died))
+            emit(LifetimeEvent(kind: .died, record: death, ordinal: entry.ordinal, size: entry.size, oldSize: 0,
+                               allocRecord: entry.allocRecord))
             var e = entry.firstOut
             while e >= 0 {
                 let edge = edges[Int(e)]
@@ -614,39 +635,28 @@ struct ValidatorCore {
     // MARK: Events
 
     @inline(__always)
-    mutating func emit(_ event: PendingEvent) {
-        guard let observer else { return }
-        // Deaths always wait for the end of the record, so that those of one record are
-        // delivered sorted by ordinal.
-        if undetected || pending.count > 0 || event.kind == PendingEvent.died {
-            pending.append(event)
-        } else {
-            deliver(event, to: observer)
-        }
+    mutating func emit(_ event: LifetimeEvent) {
+        if hasObserver { pending.append(event) }
     }
 
-    @inline(__always)
-    func deliver(_ event: PendingEvent, to observer: any LifetimeObserver) {
-        switch event.kind {
-        case PendingEvent.allocated:
-            observer.objectAllocated(record: event.record, ordinal: event.ordinal, size: event.size)
-        case PendingEvent.resized:
-            observer.objectResized(record: event.record, ordinal: event.ordinal,
-                                   oldSize: UInt64(truncatingIfNeeded: event.extra), newSize: event.size)
-        default:
-            observer.objectDied(record: event.record, ordinal: event.ordinal, size: event.size, allocRecord: event.extra)
-        }
-    }
-
+    /// Hands the pending events to the observer, sorted; only when every death up to now
+    /// is known (`undetected` clear).
     mutating func flushPending() {
         guard let observer, pending.count > 0 else { return }
         var events = pending.buffer
-        events.sort { a, b in
+        @inline(__always) func before(_ a: LifetimeEvent, _ b: LifetimeEvent) -> Bool {
             if a.record != b.record { return a.record < b.record }
-            if a.kind != b.kind { return a.kind < b.kind }
+            if a.kind != b.kind { return a.kind.rawValue < b.kind.rawValue }
             return a.ordinal < b.ordinal
         }
-        for i in 0..<pending.count { deliver(pending[i], to: observer) }
+        // Usually already in order (malloc-style traces): check before sorting.
+        var sorted = true
+        for i in 1..<events.count where before(events[i], events[i - 1]) {
+            sorted = false
+            break
+        }
+        if !sorted { events.sort(by: before) }
+        observer.observe(UnsafeBufferPointer(events))
         pending.removeAll()
     }
 }
