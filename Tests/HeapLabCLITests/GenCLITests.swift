@@ -1,7 +1,7 @@
 // `heaplab gen` end to end: the built binary writes byte-identical files for the same seed in
 // both encodings, different files for different seeds, and rejects options that do not apply.
 //
-// Runs the binary through `heaplabRun` (ImportCLITests.swift) until the shared CLIHarness exists.
+// Runs the binary through CLIHarness.
 import Foundation
 import Testing
 
@@ -21,14 +21,14 @@ import Testing
             var outputs: [Data] = []
             for (copy, seed) in [(0, "5"), (1, "5"), (2, "6")] {
                 let out = "\(dir)/\(name)-\(copy)\(encoding)"
-                let result = try heaplabRun(["gen", name, "--seed", seed, "-o", out, encoding] + small)
+                let result = try CLIHarness.run(["gen", name, "--seed", seed, "-o", out, encoding] + small)
                 #expect(result.status == 0, "\(result.stderr)")
                 outputs.append(try Data(contentsOf: URL(fileURLWithPath: out)))
             }
             #expect(outputs[0] == outputs[1])
             #expect(!outputs[0].isEmpty)
             if name != "gcbench" { #expect(outputs[0] != outputs[2]) }
-            let check = try heaplabRun(["check", "\(dir)/\(name)-0\(encoding)"])
+            let check = try CLIHarness.run(["check", "\(dir)/\(name)-0\(encoding)"])
             #expect(check.status == 0, "\(check.stderr)")
         }
     }
@@ -36,11 +36,11 @@ import Testing
     @Test func optionsThatDoNotApplyAreRejected() throws {
         let dir = try heaplabTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let result = try heaplabRun(["gen", "gcbench", "--seed", "1", "--threads", "4", "-o", "\(dir)/x"])
+        let result = try CLIHarness.run(["gen", "gcbench", "--seed", "1", "--threads", "4", "-o", "\(dir)/x"])
         #expect(result.status == 64)
         #expect(result.stderr.contains("--threads does not apply to gcbench"))
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/x"))
-        let unknown = try heaplabRun(["gen", "nope", "--seed", "1", "-o", "\(dir)/x"])
+        let unknown = try CLIHarness.run(["gen", "nope", "--seed", "1", "-o", "\(dir)/x"])
         #expect(unknown.status == 64)
     }
 }

@@ -9,17 +9,17 @@ import Testing
         let dir = try heaplabTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = "\(dir)/sh.htrace"
-        let result = try heaplabRun(["record", "-o", out, "--", "sh", "-c", "ls / >/dev/null; " + script])
+        let result = try CLIHarness.run(["record", "-o", out, "--", "sh", "-c", "ls / >/dev/null; " + script])
         #expect(result.status == status, "\(result.stderr)")
         #expect(FileManager.default.fileExists(atPath: out))
-        let check = try heaplabRun(["check", out])
+        let check = try CLIHarness.run(["check", out])
         #expect(check.status == 0, "\(check.stderr)")
     }
 
     @Test func aProgramThatCannotRunExits127WithoutOutput() throws {
         let dir = try heaplabTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let result = try heaplabRun(["record", "-o", "\(dir)/x.htrace", "--", "/nonexistent/prog"])
+        let result = try CLIHarness.run(["record", "-o", "\(dir)/x.htrace", "--", "/nonexistent/prog"])
         #expect(result.status == 127)
         #expect(result.stderr.contains("cannot run /nonexistent/prog"))
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/x.htrace"))
@@ -29,11 +29,11 @@ import Testing
         let dir = try heaplabTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = "\(dir)/py.hbtrace"
-        let result = try heaplabRun(["record", "-o", out, "--binary", "--", "python3", "-c",
+        let result = try CLIHarness.run(["record", "-o", out, "--binary", "--", "python3", "-c",
                                      "d = {str(i): [i] * 600 for i in range(2000)}; print(len(d))"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "2000\n")
-        let check = try heaplabRun(["check", out])
+        let check = try CLIHarness.run(["check", out])
         #expect(check.status == 0, "\(check.stderr)")
     }
 }
