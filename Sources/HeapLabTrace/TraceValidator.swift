@@ -77,11 +77,37 @@ public struct LifetimeEvent: Sendable, Equatable {
     }
 }
 
-/// Receives object lifetime events from `TraceValidator`, in batches. Across all batches the
-/// events are in non-decreasing record order; at one record an allocation or resize comes
-/// before the deaths, and deaths are sorted by ordinal.
+/// Receives object lifetime events from `TraceValidator`. Across all calls the events are
+/// in non-decreasing record order; at one record an allocation or resize comes before the
+/// deaths, and deaths are sorted by ordinal.
+///
+/// Implement either the per-event methods (simple) or `observe(_:)` (a whole batch per
+/// call, which is cheaper for heavy observers); each has a default: `observe` calls the
+/// per-event methods, which do nothing.
 public protocol LifetimeObserver: AnyObject {
+    /// A batch of events, in order.
     func observe(_ events: UnsafeBufferPointer<LifetimeEvent>)
+    /// Object number `ordinal` was allocated by record `record`.
+    func objectAllocated(record: Int, ordinal: Int, size: UInt64)
+    /// Object `ordinal` was resized (`r`) by record `record`.
+    func objectResized(record: Int, ordinal: Int, oldSize: UInt64, newSize: UInt64)
+    /// Object `ordinal` (allocated by record `allocRecord`) is dead right after `record`.
+    func objectDied(record: Int, ordinal: Int, size: UInt64, allocRecord: Int)
+}
+
+extension LifetimeObserver {
+    public func observe(_ events: UnsafeBufferPointer<LifetimeEvent>) {
+        for e in events {
+            switch e.kind {
+            case .allocated: objectAllocated(record: e.record, ordinal: e.ordinal, size: e.size)
+            case .resized: objectResized(record: e.record, ordinal: e.ordinal, oldSize: e.oldSize, newSize: e.size)
+            case .died: objectDied(record: e.record, ordinal: e.ordinal, size: e.size, allocRecord: e.allocRecord)
+            }
+        }
+    }
+    public func objectAllocated(record: Int, ordinal: Int, size: UInt64) {}
+    public func objectResized(record: Int, ordinal: Int, oldSize: UInt64, newSize: UInt64) {}
+    public func objectDied(record: Int, ordinal: Int, size: UInt64, allocRecord: Int) {}
 }
 
 /// Checks the semantic rules of a trace, record by record, and computes exact death points.

@@ -262,3 +262,39 @@ struct RandomHeapTrace {
         }
     }
 }
+
+/// An observer that implements only the per-event methods (the protocol's default
+/// `observe(_:)` dispatches to them).
+private final class PerEventObserver: LifetimeObserver {
+    var allocated: [Int] = []
+    var died: [DeathTable.Entry] = []
+    var resized: [(Int, UInt64, UInt64)] = []
+    func objectAllocated(record: Int, ordinal: Int, size: UInt64) { allocated.append(record) }
+    func objectResized(record: Int, ordinal: Int, oldSize: UInt64, newSize: UInt64) {
+        resized.append((ordinal, oldSize, newSize))
+    }
+    func objectDied(record: Int, ordinal: Int, size: UInt64, allocRecord: Int) {
+        died.append(DeathTable.Entry(recordIndex: record, allocOrdinal: ordinal))
+    }
+}
+
+@Suite struct LifetimeObserverTests {
+    @Test func perEventMethodsSeeEveryEventInOrder() throws {
+        let records = try readAll(TraceTextTests.example)
+        let observer = PerEventObserver()
+        let validator = TraceValidator(file: "x", observer: observer)
+        for (i, r) in records.enumerated() { try validator.check(r, at: .line(i + 1)) }
+        try validator.finish()
+        #expect(observer.allocated == [3, 4, 7])
+        #expect(observer.resized.count == 1)
+        #expect(observer.resized.first.map { [$0.0, Int($0.1), Int($0.2)] } == [2, 100, 400])
+        #expect(observer.died == (try LifetimeOracle.deathTable(records: records)).entries)
+    }
+
+    @Test func hotStructSizesArePinned() {
+        #expect(MemoryLayout<ObjectEntry>.stride == 96)
+        #expect(MemoryLayout<EdgeEntry>.stride == 32)
+        #expect(MemoryLayout<LifetimeEvent>.stride == 48)
+        #expect(MemoryLayout<ReaderState>.stride <= 128)
+    }
+}
