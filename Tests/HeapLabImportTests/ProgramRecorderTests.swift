@@ -74,6 +74,21 @@ func allocationCount(_ records: [TraceRecord]) -> Int {
         #expect(threads.count >= 4)
     }
 
+    @Test func moreThan256ThreadsReuseTheNumbersOfFinishedOnes() throws {
+        let script = """
+        import threading
+        def work():
+            x = [bytearray(700) for _ in range(10)]
+        for i in range(300):
+            t = threading.Thread(target=work); t.start(); t.join()
+        """
+        let (status, records, summary) = try record(["python3", "-c", script])
+        #expect(status == .exited(0))
+        #expect(checkMallocTrace(records) == nil)
+        #expect(summary.threadNumbersReused >= 40)
+        #expect(records.allSatisfy { if case .thread(let t) = $0 { return t < 256 } else { return true } })
+    }
+
     @Test func execContinuesTheTraceAndForkedChildrenAreNotRecorded() throws {
         // The shell forks a child for `true`, then execs `ls` in place of itself.
         let (status, records, summary) = try record(["sh", "-c", "true; exec ls /usr"])
