@@ -48,6 +48,22 @@ import Testing
         #expect(records.contains(.site(id: 1, name: "/opt/my app/bin:[0x10]")))
     }
 
+    @Test func crlfLinesAndAMissingFinalNewlineAreAccepted() throws {
+        let path = try temporaryFile("= Start\r\n@ x:[0x1] + 0x10 0x8\r\n@ x:[0x1] - 0x10")
+        let (records, _) = try importRecords(.mtrace, path)
+        #expect(records == [.header(version: 1), .site(id: 1, name: "x:[0x1]"),
+                            .alloc(id: 1, size: 8, ptrs: 0, site: 1), .free(id: 1)])
+    }
+
+    @Test(.enabled(if: Samples.available, "shared/samples is not present"))
+    func xzInputIsRefusedWithAHint() throws {
+        let path = Samples.path("glibc-mtrace-awk.mtrace.xz")
+        #expect(throws: InputError(file: path, location: .wholeFile,
+                                   message: "xz-compressed input is not supported: decompress it first (xz -dk)")) {
+            _ = try importRecords(.mtrace, path)
+        }
+    }
+
     @Test func unrecognisedLineReportsItsLineNumber() throws {
         let path = try temporaryFile("= Start\n@ x:[0x1] + 0x10 0x8\n@ x:[0x1] * 0x10\n")
         #expect(throws: InputError(file: path, line: 3, "not an mtrace line: '@ x:[0x1] * 0x10'")) {
