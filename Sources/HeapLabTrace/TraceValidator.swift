@@ -289,6 +289,9 @@ struct ValidatorCore {
             if old >= 0 && isReachable(old) {
                 throw SemanticError("object \(id) is already live (an ID is reused only after its object dies)")
             }
+            if freeObject < 0 && objects.count >= Int(Int32.max) {
+                throw SemanticError("more than \(Int32.max) objects live at once (the validator's limit)")
+            }
             allocate(id: id, size: size, ptrs: ptrs, now: now)
         case .free(let id):
             let o = ids.find(id)
@@ -314,6 +317,9 @@ struct ValidatorCore {
             }
             var d: Int32 = -1
             if let dst { d = try reachableObject(dst, role: "destination object") }
+            if d >= 0 && freeEdge < 0 && edges.count >= Int(Int32.max) {
+                throw SemanticError("more than \(Int32.max) pointer slots set at once (the validator's limit)")
+            }
             store(src: s, slot: slot, dst: d, now: now)
         case .realloc(let id, let size):
             let o = try reachableObject(id, role: "object")
