@@ -22,7 +22,7 @@ enum Samples {
 
     /// Decompresses `name` (xz) into a temporary file once per process and returns its path.
     static func xzSample(_ name: String) throws -> String {
-        let output = NSTemporaryDirectory() + "heaplab-import-tests-\(getpid())-\(name).txt"
+        let output = scratchDirectory + "/\(name).txt"
         if FileManager.default.fileExists(atPath: output) { return output }
         let data = try run("/usr/bin/xz", ["-dc", directory + "/" + name])
         try data.write(to: URL(fileURLWithPath: output + ".part"))
@@ -56,9 +56,24 @@ enum Samples {
     }
 }
 
-/// A temporary file holding `text`.
+/// This test process's scratch directory, `TMP/heaplab-import-tests-PID`. Directories left
+/// by earlier runs whose process is gone are removed when it is first used.
+let scratchDirectory: String = {
+    let base = NSTemporaryDirectory()
+    let prefix = "heaplab-import-tests-"
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix(prefix) {
+        if let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0 {
+            try? FileManager.default.removeItem(atPath: base + "/" + name)
+        }
+    }
+    let path = base + "/" + prefix + "\(getpid())"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}()
+
+/// A temporary file holding `text`, in the scratch directory.
 func temporaryFile(_ text: String, suffix: String = ".txt") throws -> String {
-    let path = NSTemporaryDirectory() + "heaplab-import-\(UUID().uuidString)\(suffix)"
+    let path = scratchDirectory + "/\(UUID().uuidString)\(suffix)"
     try text.write(toFile: path, atomically: true, encoding: .utf8)
     return path
 }

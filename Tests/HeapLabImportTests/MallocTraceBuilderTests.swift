@@ -117,7 +117,7 @@ import Testing
     }
 
     func convert(_ log: LogBuilder, next: UInt64? = nil, maps: String? = nil) throws -> ([TraceRecord], ImportSummary) {
-        let path = NSTemporaryDirectory() + "heaplab-reclog-\(UUID().uuidString)"
+        let path = scratchDirectory + "/reclog-\(UUID().uuidString)"
         try log.bytes(next: next).write(to: URL(fileURLWithPath: path))
         if let maps { try maps.write(toFile: path + ".maps.1", atomically: true, encoding: .utf8) }
         var sink = RecordArraySink()
@@ -162,7 +162,7 @@ import Testing
     }
 
     @Test func badMagicAndUnknownKindsAreErrors() throws {
-        let path = NSTemporaryDirectory() + "heaplab-reclog-\(UUID().uuidString)"
+        let path = scratchDirectory + "/reclog-\(UUID().uuidString)"
         try Data("not a log at all, not a log at all, not a log at all, not a log!".utf8)
             .write(to: URL(fileURLWithPath: path))
         var sink = RecordArraySink()
