@@ -85,6 +85,7 @@ public struct HeapFault: Error, Equatable, CustomStringConvertible, Sendable {
         case notHeapPointer = "pointer is not from this heap"
         case doubleFree = "double free"
         case interiorPointer = "pointer into the middle of an object"
+        case wrongSize = "size or kind given does not match the object's size class"
     }
     public var kind: Kind
     public var address: UInt
@@ -182,7 +183,10 @@ public final class Heap: @unchecked Sendable {
             throw .metadataExhausted
         }
         let bitmaps = UnsafeMutablePointer<FixAlloc>.allocate(capacity: 17)
-        for words in 0...16 { (bitmaps + words).initialize(to: FixAlloc(recordSize: 16 * words)) }
+        func lineRounded(_ bytes: Int) -> Int { (bytes + 63) & ~63 }
+        for words in 0...16 {
+            (bitmaps + words).initialize(to: FixAlloc(recordSize: lineRounded(MemoryLayout<MSpan>.stride + 16 * words)))
+        }
         let centrals = UnsafeMutablePointer<MCentral>.allocate(capacity: AllocatorConstants.numSpanClasses)
         for spc in 0..<AllocatorConstants.numSpanClasses {
             (centrals + spc).initialize(to: MCentral(lock: HeapLock(), spanClass: UInt8(spc), partial: nil, full: nil, pending: 0))
@@ -191,10 +195,10 @@ public final class Heap: @unchecked Sendable {
         let emptyBits = UnsafeMutablePointer<UInt64>.allocate(capacity: 2)
         emptyBits.initialize(repeating: ~0, count: 2)
         emptySpan.initialize(to: MSpan(
-            next: nil, prev: nil, startAddr: 0, npages: 0, nelems: 0, freeindex: 0, allocCount: 0,
-            allocCache: 0, allocBits: emptyBits, gcmarkBits: emptyBits + 1, elemSize: 0, divMul: 0,
-            spanClass: 0, state: SpanState.inUse.rawValue, needzero: 0, list: 0, sweepgen: 0,
-            pendingFlag: 0, owner: 0, remoteFree: 0, pendingNext: nil))
+            startAddr: 0, gcmarkBits: emptyBits + 1, owner: 0, allocCache: 0, elemSize: 0, divMul: 0,
+            nelems: 0, freeindex: 0, allocCount: 0, spanClass: 0, list: 0, state: SpanState.inUse.rawValue,
+            needzero: 0, allocBits: emptyBits, next: nil, prev: nil, npages: 0, sweepgen: 0,
+            pendingFlag: 0, remoteFree: 0, pendingNext: nil))
         let spanCounts = UnsafeMutablePointer<Int>.allocate(capacity: AllocatorConstants.numSizeClasses)
         spanCounts.initialize(repeating: 0, count: AllocatorConstants.numSizeClasses)
         let flushed = UnsafeMutablePointer<CacheStats>.allocate(capacity: 1)
@@ -210,12 +214,12 @@ public final class Heap: @unchecked Sendable {
             pageMap: mapRaw.bindMemory(to: UnsafeMutablePointer<MSpan>?.self, capacity: pagesTotal),
             pageMapBytes: pageMapBytes,
             pages: pages,
-            spanHeaders: FixAlloc(recordSize: MemoryLayout<MSpan>.stride),
             bitmaps: bitmaps,
-            tinyBitmaps: FixAlloc(recordSize: 2 * 8 * 8
-                + Int(SizeClassLookup.shared.objects[Int(AllocatorConstants.tinySizeClass)])),
+            tinyBitmaps: FixAlloc(recordSize: lineRounded(MemoryLayout<MSpan>.stride + 2 * 8 * 8
+                + Int(SizeClassLookup.shared.objects[Int(AllocatorConstants.tinySizeClass)]))),
             cacheHeaders: FixAlloc(recordSize: MemoryLayout<MCache>.stride
-                + 2 * AllocatorConstants.numSpanClasses * 8 + AllocatorConstants.numSizeClasses * 8),
+                + 2 * AllocatorConstants.numSpanClasses * 8 + AllocatorConstants.numSizeClasses * 8
+                + AllocatorConstants.numSpanClasses * (MCache.stackDepth * 8 + 16)),
             centrals: centrals, emptySpan: emptySpan,
             spanCountByClass: spanCounts, flushedStats: flushed,
             fault: FaultSink(recorder: Unmanaged.passUnretained(recorder))))
@@ -251,11 +255,17 @@ public final class Heap: @unchecked Sendable {
             let partial = (raw + MemoryLayout<MCache>.stride + AllocatorConstants.numSpanClasses * 8
                 + AllocatorConstants.numSizeClasses * 8)
                 .bindMemory(to: UnsafeMutablePointer<MSpan>?.self, capacity: AllocatorConstants.numSpanClasses)
+            let stacks = (raw + MemoryLayout<MCache>.stride + 2 * AllocatorConstants.numSpanClasses * 8
+                + AllocatorConstants.numSizeClasses * 8)
+                .bindMemory(to: UInt.self, capacity: AllocatorConstants.numSpanClasses * MCache.stackDepth)
+            let stackCounts = (UnsafeMutableRawPointer(stacks) + AllocatorConstants.numSpanClasses * MCache.stackDepth * 8)
+                .bindMemory(to: UInt64.self, capacity: 2 * AllocatorConstants.numSpanClasses)
             c.initialize(to: MCache(heap: state, alloc: alloc, tiny: 0, tinyOffset: 0,
                                     stats: CacheStats(smallAllocCount: counts, tinyAllocs: 0, tinyBlocks: 0),
                                     localPartial: partial, localFull: nil, pending: 0, nextReleased: nil,
                                     class8: SizeClassLookup.shared.class8,
-                                    class128: SizeClassLookup.shared.class128))
+                                    class128: SizeClassLookup.shared.class128,
+                                    stacks: stacks, stackCounts: stackCounts))
         }
         state.pointee.lock.unlock()
         // A reused record may still carry late remote-free notices: pass them on first.
@@ -263,6 +273,7 @@ public final class Heap: @unchecked Sendable {
         c.pointee.alloc.initialize(repeating: state.pointee.emptySpan, count: AllocatorConstants.numSpanClasses)
         c.pointee.stats.smallAllocCount.initialize(repeating: 0, count: AllocatorConstants.numSizeClasses)
         c.pointee.localPartial.initialize(repeating: nil, count: AllocatorConstants.numSpanClasses)
+        c.pointee.stackCounts.initialize(repeating: 0, count: 2 * AllocatorConstants.numSpanClasses)
         c.pointee.stats.tinyAllocs = 0
         c.pointee.stats.tinyBlocks = 0
         c.pointee.tiny = 0

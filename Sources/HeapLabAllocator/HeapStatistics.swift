@@ -52,6 +52,7 @@ extension Heap {
     public func statistics(including caches: [ThreadCache] = []) -> HeapStatistics {
         let s = state
         var allocs = [Int](repeating: 0, count: AllocatorConstants.numSizeClasses)
+        var stacked = [Int](repeating: 0, count: AllocatorConstants.numSizeClasses)
         var live = [Int](repeating: 0, count: AllocatorConstants.numSizeClasses)
         var tinyAllocs = 0, tinyBlocks = 0
         s.pointee.lock.lock()
@@ -69,6 +70,10 @@ extension Heap {
             for spc in 0..<AllocatorConstants.numSpanClasses {
                 let span = c.pointee.alloc[spc]
                 if span != s.pointee.emptySpan { allocs[spc >> 1] -= span.unallocatedSlots() }
+                // Objects on the free stacks are freed as far as the program is concerned;
+                // allocations the stacks served are counted there.
+                stacked[spc >> 1] += Int(c.pointee.stackCounts[spc * 2])
+                allocs[spc >> 1] += Int(c.pointee.stackCounts[spc * 2 + 1])
             }
             tinyAllocs += c.pointee.stats.tinyAllocs
             tinyBlocks += c.pointee.stats.tinyBlocks
@@ -92,6 +97,10 @@ extension Heap {
             live[cls] += n
             liveBytes += n * Int(span.pointee.elemSize)
         }
+        for cls in 0..<AllocatorConstants.numSizeClasses {
+            live[cls] -= stacked[cls]
+            liveBytes -= stacked[cls] * SizeClasses.table[cls].size
+        }
         var perClass: [SizeClassStatistics] = []
         for cls in 1..<AllocatorConstants.numSizeClasses {
             perClass.append(SizeClassStatistics(
@@ -102,9 +111,17 @@ extension Heap {
         let heapSys = s.pointee.mappedBytes
         let heapInUse = s.pointee.inUsePages << AllocatorConstants.pageShift
         let released = s.pointee.pages.scavengedPages << AllocatorConstants.pageShift
-        var bitmapBytes = s.pointee.tinyBitmaps.mappedBytes
-        for w in 0...16 { bitmapBytes += s.pointee.bitmaps[w].mappedBytes }
-        let spanBytes = s.pointee.spanHeaders.mappedBytes
+        // Span records hold the header and the bitmaps; split them by their sizes.
+        var spanBytes = 0, bitmapBytes = 0
+        let tinyRecord = s.pointee.tinyBitmaps.recordSize
+        spanBytes += s.pointee.tinyBitmaps.mappedBytes * MemoryLayout<MSpan>.stride / tinyRecord
+        bitmapBytes += s.pointee.tinyBitmaps.mappedBytes - s.pointee.tinyBitmaps.mappedBytes * MemoryLayout<MSpan>.stride / tinyRecord
+        for w in 0...16 {
+            let f = s.pointee.bitmaps[w]
+            let headers = f.mappedBytes * MemoryLayout<MSpan>.stride / f.recordSize
+            spanBytes += headers
+            bitmapBytes += f.mappedBytes - headers
+        }
         let cacheBytes = s.pointee.cacheHeaders.mappedBytes
         // Only the touched part of the page map costs memory: the entries of mapped arenas.
         let pageMapBytes = mappedPages * 8 + s.pointee.pages.metadataBytes * s.pointee.pages.chunkLimit / max(1, s.pointee.pages.maxChunks)

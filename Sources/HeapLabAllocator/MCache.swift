@@ -31,6 +31,14 @@
 // otherwise file it under localFull and take a local partial span, or one from the mcentral
 // (which grows from the page heap).
 //
+// Free stacks (manual mode only; Go has no explicit free): per span class, the last 64 objects
+// this thread freed, handed out again last-in first-out. A free then writes one word, and the
+// next allocation of the class gets memory that is still in the cache, as with tcmalloc's
+// per-thread free lists and jemalloc's tcache. Objects on a stack are still allocated as far
+// as their span is concerned; when a stack fills, its older half is freed into the spans
+// (the exact path below), and all of it when the mcache is flushed or released. Tiny
+// objects, 16-byte noscan objects (tiny spans) and large objects are never stacked.
+//
 // Statistics follow Go's mcache accounting: when a span becomes current, all its free slots
 // are counted as allocated; when it stops being current, the slots never handed out are
 // subtracted. The fast path updates no counter.
@@ -68,6 +76,14 @@ struct MCache {
     /// with no lazy-global check.
     @usableFromInline var class8: UnsafeMutablePointer<UInt8>
     @usableFromInline var class128: UnsafeMutablePointer<UInt8>
+    /// Free stacks: `stackDepth` object addresses per span class.
+    @usableFromInline var stacks: UnsafeMutablePointer<UInt>
+    /// Per span class, two words on one line: how many objects the stack holds (2*spc), and
+    /// how many allocations it has served (2*spc+1, for statistics).
+    @usableFromInline var stackCounts: UnsafeMutablePointer<UInt64>
+
+    /// Objects each free stack holds at most.
+    @usableFromInline static let stackDepth = 64
 
     /// Size class for a small `size` (<= maxSmallSize).
     @inlinable @inline(__always)
@@ -116,6 +132,16 @@ public struct ThreadCache: @unchecked Sendable {
         }
         let sizeClass = Int(c.pointee.sizeClassOf(size))
         let spanClass = sizeClass &<< 1 | (noscan ? 1 : 0)
+        let depth = c.pointee.stackCounts[spanClass &* 2]
+        if depth != 0 {
+            // Most recently freed object of the class first.
+            let top = depth &- 1
+            c.pointee.stackCounts[spanClass &* 2] = top
+            c.pointee.stackCounts[spanClass &* 2 &+ 1] &+= 1
+            let p = UnsafeMutableRawPointer(bitPattern: c.pointee.stacks[spanClass &* MCache.stackDepth &+ Int(top)])!
+            if zeroed { memset(p, 0, size) }
+            return p
+        }
         let span = c.pointee.alloc[spanClass]
         let cache = span.pointee.allocCache
         let bit = UInt32(truncatingIfNeeded: cache.trailingZeroBitCount)
@@ -138,7 +164,8 @@ public struct ThreadCache: @unchecked Sendable {
 
     /// Frees an object allocated by any ThreadCache of the same heap (manual mode).
     /// A pointer not from the heap, into the middle of an object, or already freed is
-    /// reported (`HeapConfiguration.onFault`), never applied.
+    /// reported (`HeapConfiguration.onFault`), never applied. (A second free of an object
+    /// still on this cache's free stack is caught in debug builds.)
     @inlinable @inline(__always)
     public func free(_ p: UnsafeMutableRawPointer) {
         let addr = UInt(bitPattern: p)
@@ -151,6 +178,90 @@ public struct ThreadCache: @unchecked Sendable {
             || span.pointee.spanClass == MSpan.tinySpanClass {
             return freeSpecial(span, addr)
         }
+        if !span.isMarked(Int(index)) { return freeFault(addr, .doubleFree) }
+        #if HEAPLAB_DEBUG_CHECKS
+        if isStacked(addr, spanClass: Int(span.pointee.spanClass)) { return freeFault(addr, .doubleFree) }
+        #endif
+        push(Int(span.pointee.spanClass), addr)
+    }
+
+    /// Frees an object whose size and kind the caller knows (like jemalloc's sdallocx): the
+    /// object goes on this cache's free stack without a look at its span. Release builds check
+    /// only that the pointer is inside the heap; debug builds check everything `free(_:)`
+    /// does, and that `size` and `noscan` match the object.
+    @inlinable @inline(__always)
+    public func free(_ p: UnsafeMutableRawPointer, size: Int, noscan: Bool) {
+        let addr = UInt(bitPattern: p)
+        let heap = c.pointee.heap
+        if size > AllocatorConstants.maxSmallSize || (noscan && size <= AllocatorConstants.tinySize) {
+            return free(p)
+        }
+        if addr &- heap.pointee.arenaBase >= heap.pointee.reservedBytes {
+            return freeFault(addr, .notHeapPointer)
+        }
+        let spanClass = Int(c.pointee.sizeClassOf(size)) &<< 1 | (noscan ? 1 : 0)
+        #if HEAPLAB_DEBUG_CHECKS
+        if !checkSizedFree(addr, spanClass: spanClass) { return }
+        #endif
+        push(spanClass, addr)
+    }
+
+    /// Puts a freed object on its class's free stack, making room first if it is full.
+    @inlinable @inline(__always)
+    func push(_ spanClass: Int, _ addr: UInt) {
+        var depth = Int(truncatingIfNeeded: c.pointee.stackCounts[spanClass &* 2])
+        if depth == MCache.stackDepth { depth = releaseStack(spanClass, keep: MCache.stackDepth / 2) }
+        c.pointee.stacks[spanClass &* MCache.stackDepth &+ depth] = addr
+        c.pointee.stackCounts[spanClass &* 2] = UInt64(truncatingIfNeeded: depth &+ 1)
+    }
+
+    /// Frees all but the newest `keep` objects of a free stack into their spans. Returns the
+    /// new depth.
+    @usableFromInline @inline(never)
+    func releaseStack(_ spanClass: Int, keep: Int) -> Int {
+        let base = c.pointee.stacks + spanClass * MCache.stackDepth
+        let depth = Int(c.pointee.stackCounts[spanClass * 2])
+        let release = depth - min(keep, depth)
+        for i in 0..<release { freeToSpan(base[i]) }
+        for i in 0..<(depth - release) { base[i] = base[release + i] }
+        c.pointee.stackCounts[spanClass * 2] = UInt64(depth - release)
+        return depth - release
+    }
+
+    /// Debug check of a sized free: the pointer starts a live object of that class that is
+    /// not already on the stack.
+    @usableFromInline @inline(never)
+    func checkSizedFree(_ addr: UInt, spanClass: Int) -> Bool {
+        guard let span = c.pointee.heap.spanOf(addr) else { freeFault(addr, .notHeapPointer); return false }
+        let offset = addr &- span.pointee.startAddr
+        let index = span.objectIndex(ofOffset: offset)
+        if span.pointee.divMul == 0 || index &* UInt(span.pointee.elemSize) != offset {
+            freeFault(addr, .interiorPointer); return false
+        }
+        if Int(span.pointee.spanClass) != spanClass {
+            freeFault(addr, .wrongSize); return false
+        }
+        if !span.isMarked(Int(index)) || isStacked(addr, spanClass: spanClass) {
+            freeFault(addr, .doubleFree); return false
+        }
+        return true
+    }
+
+    /// Whether `addr` is on the free stack of `spanClass` (debug checks and tests).
+    @usableFromInline @inline(never)
+    func isStacked(_ addr: UInt, spanClass: Int) -> Bool {
+        let base = c.pointee.stacks + spanClass * MCache.stackDepth
+        for i in 0..<Int(c.pointee.stackCounts[spanClass * 2]) where base[i] == addr { return true }
+        return false
+    }
+
+    /// The exact free of a small object into its span: the owner clears its bit, any other
+    /// thread pushes it on the span's remote-free stack.
+    @usableFromInline
+    func freeToSpan(_ addr: UInt) {
+        guard let span = c.pointee.heap.spanOf(addr) else { return freeFault(addr, .notHeapPointer) }
+        let offset = addr &- span.pointee.startAddr
+        let index = span.objectIndex(ofOffset: offset)
         if span.ownerAtomic.pointee.load(ordering: .relaxed) == UInt(bitPattern: c) {
             let word = span.pointee.gcmarkBits[Int(index &>> 6)]
             let bit = UInt64(1) &<< UInt64(index & 63)
@@ -457,6 +568,14 @@ public struct ThreadCache: @unchecked Sendable {
             c.pointee.tiny = 0
             c.pointee.tinyOffset = 0
             tinyRelease(block)
+        }
+        for spanClass in 0..<AllocatorConstants.numSpanClasses where c.pointee.stackCounts[spanClass * 2] != 0 {
+            _ = releaseStack(spanClass, keep: 0)
+        }
+        // Allocations served by the stacks join the per-class counts.
+        for spanClass in 0..<AllocatorConstants.numSpanClasses {
+            c.pointee.stats.smallAllocCount[spanClass >> 1] += Int(c.pointee.stackCounts[spanClass * 2 + 1])
+            c.pointee.stackCounts[spanClass * 2 + 1] = 0
         }
         processPending()
         for spanClass in 0..<AllocatorConstants.numSpanClasses {

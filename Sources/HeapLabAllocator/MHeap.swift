@@ -41,10 +41,10 @@ struct MHeapState {
     var pages: PageAllocator
     /// Pages at or above this index have never been allocated (still zero from the OS).
     var zeroedBasePage = 0
-    var spanHeaders: FixAlloc
-    /// Bitmap records by size: index w holds records of 2*w words (allocBits + gcmarkBits).
+    /// Span records by bitmap size: index w holds a span header followed by 2*w bitmap
+    /// words (allocBits, gcmarkBits), rounded up to 64 bytes so headers are line-aligned.
     var bitmaps: UnsafeMutablePointer<FixAlloc>
-    /// Bitmaps plus per-block reference counts, for tiny spans.
+    /// Span records of tiny spans: header, bitmaps, and one reference count per block.
     var tinyBitmaps: FixAlloc
     var cacheHeaders: FixAlloc
     /// Released mcache records, reused by makeThreadCache (never unmapped).
@@ -111,38 +111,33 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
             found = pointee.pages.alloc(npages)
         }
         let (firstPage, scavengedPages) = found!
-        guard let raw = pointee.spanHeaders.alloc() else {
-            pointee.pages.free(firstPage, npages)
-            return .failure(.metadataExhausted)
-        }
-        let span = raw.bindMemory(to: MSpan.self, capacity: 1)
         let sizeClass = Int(spanClass >> 1)
         let lookup = SizeClassLookup.shared
         let elemSize = sizeClass == 0 ? npages * AllocatorConstants.pageSize : Int(lookup.sizes[sizeClass])
         let nelems = sizeClass == 0 ? 1 : Int(lookup.objects[sizeClass])
         let words = (nelems + 63) >> 6
-        let bitsRecord = spanClass == MSpan.tinySpanClass ? pointee.tinyBitmaps.alloc() : pointee.bitmaps[words].alloc()
-        guard let bits = bitsRecord else {
-            pointee.spanHeaders.free(raw)
+        // One metadata record holds the header and, right behind it, both bitmaps (and a
+        // tiny span's reference counts), so a free touches as few cache lines as possible.
+        let record = spanClass == MSpan.tinySpanClass ? pointee.tinyBitmaps.alloc() : pointee.bitmaps[words].alloc()
+        guard let raw = record else {
             pointee.pages.free(firstPage, npages)
             return .failure(.metadataExhausted)
         }
-        let allocBits = bits.bindMemory(to: UInt64.self, capacity: 2 * words)
+        let span = raw.bindMemory(to: MSpan.self, capacity: 1)
+        let allocBits = (raw + MemoryLayout<MSpan>.stride).bindMemory(to: UInt64.self, capacity: 2 * words)
         // Fresh pages (never used, or returned to the OS) are zero: no clearing needed.
         let fresh = firstPage >= pointee.zeroedBasePage || scavengedPages == npages
         pointee.zeroedBasePage = Swift.max(pointee.zeroedBasePage, firstPage + npages)
         span.initialize(to: MSpan(
-            next: nil, prev: nil,
             startAddr: pointee.arenaBase + UInt(firstPage << AllocatorConstants.pageShift),
-            npages: UInt32(npages), nelems: UInt32(nelems),
-            freeindex: 0, allocCount: 0, allocCache: 0,
-            allocBits: allocBits, gcmarkBits: allocBits + words,
+            gcmarkBits: allocBits + words, owner: 0, allocCache: 0,
             elemSize: UInt32(truncatingIfNeeded: elemSize),
             divMul: sizeClass == 0 ? 0 : lookup.divMul[sizeClass],
-            spanClass: spanClass, state: SpanState.inUse.rawValue,
-            needzero: fresh ? 0 : 1, list: SpanList.none.rawValue,
-            sweepgen: pointee.sweepgen, pendingFlag: 0,
-            owner: 0, remoteFree: 0, pendingNext: nil))
+            nelems: UInt32(nelems), freeindex: 0, allocCount: 0,
+            spanClass: spanClass, list: SpanList.none.rawValue, state: SpanState.inUse.rawValue,
+            needzero: fresh ? 0 : 1, allocBits: allocBits,
+            next: nil, prev: nil, npages: UInt32(npages), sweepgen: pointee.sweepgen,
+            pendingFlag: 0, remoteFree: 0, pendingNext: nil))
         // Slots past nelems read as taken.
         let tail = nelems & 63
         if tail != 0 { allocBits[words - 1] = ~UInt64(0) << UInt64(tail) }
@@ -162,13 +157,12 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
         pointee.inUsePages -= npages
         pointee.spanCountByClass[span.pointee.sizeClass] -= 1
         let words = span.pointee.bitmapWords
-        if span.pointee.spanClass == MSpan.tinySpanClass {
-            pointee.tinyBitmaps.free(UnsafeMutableRawPointer(span.pointee.allocBits))
-        } else {
-            pointee.bitmaps[words].free(UnsafeMutableRawPointer(span.pointee.allocBits))
-        }
         span.pointee.state = SpanState.dead.rawValue
-        pointee.spanHeaders.free(UnsafeMutableRawPointer(span))
+        if span.pointee.spanClass == MSpan.tinySpanClass {
+            pointee.tinyBitmaps.free(UnsafeMutableRawPointer(span))
+        } else {
+            pointee.bitmaps[words].free(UnsafeMutableRawPointer(span))
+        }
     }
 
     // MARK: Large objects (> 32 KiB)

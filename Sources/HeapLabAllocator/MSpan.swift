@@ -55,32 +55,32 @@ enum SpanList: UInt8 {
 
 @usableFromInline
 struct MSpan {
-    // List links (mcentral partial/full lists; heap free header list).
-    @usableFromInline var next: UnsafeMutablePointer<MSpan>?
-    @usableFromInline var prev: UnsafeMutablePointer<MSpan>?
-
+    // First cache line: everything the allocation and free fast paths read. Span records are
+    // 64-byte aligned (see MHeap), so these share one line.
     @usableFromInline var startAddr: UInt
-    @usableFromInline var npages: UInt32
-    @usableFromInline var nelems: UInt32
-
-    @usableFromInline var freeindex: UInt32
-    @usableFromInline var allocCount: UInt32
+    @usableFromInline var gcmarkBits: UnsafeMutablePointer<UInt64>
+    /// The mcache that owns the span (its address), or 0. Written by the owner or under the
+    /// mcentral lock; read atomically by freeing threads.
+    @usableFromInline var owner: UInt
     /// Complement of allocBits from freeindex on: 1 bits are free slots.
     @usableFromInline var allocCache: UInt64
-
-    @usableFromInline var allocBits: UnsafeMutablePointer<UInt64>
-    @usableFromInline var gcmarkBits: UnsafeMutablePointer<UInt64>
-
     @usableFromInline var elemSize: UInt32
     @usableFromInline var divMul: UInt32
-
+    @usableFromInline var nelems: UInt32
+    @usableFromInline var freeindex: UInt32
+    @usableFromInline var allocCount: UInt32
     @usableFromInline var spanClass: UInt8
+    @usableFromInline var list: UInt8
     @usableFromInline var state: UInt8
     /// Whether the span's memory may hold garbage and must be cleared before a zeroed
     /// allocation. Pages fresh from the OS (or released to it) are already zero.
     @usableFromInline var needzero: UInt8
-    @usableFromInline var list: UInt8
+    @usableFromInline var allocBits: UnsafeMutablePointer<UInt64>
 
+    // Second line: list links and the slow paths' state.
+    @usableFromInline var next: UnsafeMutablePointer<MSpan>?
+    @usableFromInline var prev: UnsafeMutablePointer<MSpan>?
+    @usableFromInline var npages: UInt32
     /// Sweep generation, as in Go's mspan.sweepgen. With h = heap.sweepgen (+2 per GC cycle):
     ///   sweepgen == h - 2: the span needs sweeping
     ///   sweepgen == h - 1: the span is being swept
@@ -89,15 +89,11 @@ struct MSpan {
     ///   sweepgen == h + 3: the span was swept and then cached and is still cached
     /// Manual mode never advances h, so every span stays at h ("swept").
     @usableFromInline var sweepgen: UInt32
-    /// 1 while the span sits on its mcentral's pending stack (atomic).
+    /// 1 while the span sits on a pending stack (an mcache's or mcentral's; atomic).
     @usableFromInline var pendingFlag: UInt32
-
-    /// The mcache that owns the span, or nil (written under the mcentral lock; read
-    /// atomically by freeing threads).
-    @usableFromInline var owner: UInt
     /// Head of the cross-thread free stack (atomic; an object address or 0).
     @usableFromInline var remoteFree: UInt
-    /// Link on the mcentral's pending stack.
+    /// Link on a pending stack.
     @usableFromInline var pendingNext: UnsafeMutablePointer<MSpan>?
 
     @inlinable var sizeClass: Int { Int(spanClass >> 1) }
