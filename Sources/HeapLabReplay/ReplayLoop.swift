@@ -11,10 +11,13 @@
 // Per op, what a program would do:
 //   alloc        p = allocate(size); write p's first word (0 = nil for objects with
 //                pointer slots, the slot number for pointer-free ones; only the first byte
-//                when size < 8, so small objects are never overrun); table[slot] = p
+//                when size < 8, so small objects are never overrun), and one byte in every
+//                further 4 KiB page the object spans (a program initialises what it
+//                allocates; RSS must see the whole object); table[slot] = p
 //   free         free(table[slot], size)
 //   realloc      p = reallocate(table[slot], old, new); when it grew, write the first new
-//                byte (the program appends); table[slot] = p
+//                byte and one byte in every further page of the new part (the program
+//                appends); table[slot] = p
 //   store        *(table[src] + 8 * word) = table[dst]   (or nil)
 //   wait         spin until worker W has published count n (multi-threaded only)
 // After each op a multi-threaded run publishes its progress (a releasing store of the
@@ -121,17 +124,37 @@ public struct ThreadSynchronization: ReplaySynchronization {
     public func abort() { abortFlag.pointee.store(1, ordering: .relaxed) }
 }
 
+/// Writes one byte in every 4 KiB page that [p + from, p + to) reaches beyond the page
+/// of p + from (already written by the caller), as a program initialising the object
+/// would; without it an allocator that maps fresh pages for large objects would look
+/// smaller in RSS than it is. Two compares for an object inside one page.
+@inline(__always)
+func touchPages(_ p: UnsafeMutableRawPointer, from: Int, to: Int) {
+    let start = Int(bitPattern: UInt(bitPattern: p)) &+ from
+    var page = (start | 4095) &+ 1          // first page boundary after the first byte
+    let end = Int(bitPattern: UInt(bitPattern: p)) &+ to
+    if page >= end { return }
+    while page < end {
+        UnsafeMutableRawPointer(bitPattern: page).unsafelyUnwrapped.storeBytes(of: 0, as: UInt8.self)
+        page &+= 4096
+    }
+}
+
 /// Runs entries [start, end) of one worker's ops. Returns `end`, or the index of the op
 /// that failed (the allocator returned nil, or a wait was aborted).
 @inline(never)
 func replayOps<A: ReplayAllocator, S: ReplaySynchronization>(
-    _ allocator: inout A,
+    _ allocator0: inout A,
     _ sync: S,
     ops: UnsafePointer<ReplayOp>,
     from start: Int,
     to end: Int,
     table: UnsafeMutablePointer<UnsafeMutableRawPointer?>
 ) -> Int {
+    // A local copy, so that the handle's fields (the null allocator's bump pointer) stay in
+    // registers: stores through the raw object pointers below could alias `allocator`.
+    var allocator = allocator0
+    defer { allocator0 = allocator }
     var i = start
     while i < end {
         let op = ops[i]
@@ -140,6 +163,7 @@ func replayOps<A: ReplayAllocator, S: ReplaySynchronization>(
             let size = Int(truncatingIfNeeded: op.arg)
             guard let p = allocator.allocate(size: size, noscan: false) else { return i }
             if size >= 8 { p.storeBytes(of: 0, as: UInt64.self) } else { p.storeBytes(of: 0, as: UInt8.self) }
+            touchPages(p, from: 0, to: size)
             table[Int(truncatingIfNeeded: op.slot)] = p
         case ReplayOp.allocNoscan:
             let size = Int(truncatingIfNeeded: op.arg)
@@ -149,6 +173,7 @@ func replayOps<A: ReplayAllocator, S: ReplaySynchronization>(
             } else {
                 p.storeBytes(of: UInt8(truncatingIfNeeded: op.slot), as: UInt8.self)
             }
+            touchPages(p, from: 0, to: size)
             table[Int(truncatingIfNeeded: op.slot)] = p
         case ReplayOp.free:
             let slot = Int(truncatingIfNeeded: op.slot)
@@ -159,7 +184,10 @@ func replayOps<A: ReplayAllocator, S: ReplaySynchronization>(
             let oldSize = Int(truncatingIfNeeded: ops[i &+ 1].arg)
             guard let p = allocator.reallocate(table[slot].unsafelyUnwrapped, oldSize: oldSize, newSize: newSize)
             else { return i }
-            if newSize > oldSize { p.storeBytes(of: 1, toByteOffset: oldSize, as: UInt8.self) }
+            if newSize > oldSize {
+                p.storeBytes(of: 1, toByteOffset: oldSize, as: UInt8.self)
+                touchPages(p, from: oldSize, to: newSize)
+            }
             table[slot] = p
             i &+= 1
         case ReplayOp.store:

@@ -116,7 +116,22 @@ final class DeathCollector: LifetimeObserver {
     }
 }
 
-/// Pass 3 state. One instance per lowering; not reused.
+/// What the lowering pass knows about the object in a slot.
+struct SlotState {
+    var id: UInt64 = 0
+    var size: UInt64 = 0
+    var ptrs: UInt64 = 0
+    /// Allocation ordinal of the object in the slot.
+    var ordinal = -1
+    /// Entry count of `lastWorker` right after the last op that touched the slot.
+    var lastEnd = 0
+    var holds: UInt32 = 0
+    /// Worker of the last op that touched the slot, -1 for none.
+    var lastWorker: Int16 = -1
+}
+
+/// Pass 3 state. One instance per lowering; not reused. Per-record state lives in raw
+/// buffers and SlotMaps (no Dictionary, no Array writes on the per-record path).
 private struct Lowerer {
     let path: String
     let summary: TraceLowering.ScanSummary
@@ -126,27 +141,23 @@ private struct Lowerer {
     let firstStoreRecord: Int
     var deathIndex = 0
 
-    // Object state, by slot.
-    var idToSlot: [UInt64: UInt32] = [:]
+    // Objects.
+    var idToSlot = SlotMap()
     /// Allocation ordinal -> slot of live objects; kept only for traces with `w`, whose
     /// deaths the oracle names by ordinal.
-    var ordinalToSlot: [Int: UInt32] = [:]
+    var ordinalToSlot = SlotMap(capacity: 16)
     let trackOrdinals: Bool
-    var slotOrdinal: [Int] = []
-    var slotID: [UInt64] = []
-    var slotSize: [UInt64] = []
-    var slotPtrs: [UInt64] = []
-    var slotHolds: [UInt32] = []
-    /// Worker that last touched the slot (-1 none) and its entry count right after that op.
-    var lastWorker: [Int16] = []
-    var lastEnd: [Int] = []
-    var pools: [[UInt32]]
+    var slots: UnsafeMutablePointer<SlotState>
+    var slotCapacity = 1024
     var nextSlot: UInt32 = 0
+    /// Per worker, slots freed on that worker, reused by its next allocations.
+    var pools: [[UInt32]]
 
     // Per worker.
-    var writers: [OpStreamWriter] = []
+    var writers: UnsafeMutablePointer<OpStreamWriter>
+    var writerCount = 0
     /// waited[w * workers + u]: the highest count of u that w has already waited for.
-    var waited: [Int]
+    var waited: UnsafeMutablePointer<Int>
     var workerOfThread = [Int](repeating: 0, count: Int(TraceLimits.maxThreads))
 
     // Figures.
@@ -171,32 +182,53 @@ private struct Lowerer {
         firstStoreRecord = summary.firstStoreRecord ?? Int.max
         trackOrdinals = summary.hasPointerStores
         pools = Array(repeating: [], count: workers)
-        waited = Array(repeating: 0, count: workers * workers)
+        slots = .allocate(capacity: slotCapacity)
+        writers = .allocate(capacity: workers)
+        waited = .allocate(capacity: workers * workers)
+        waited.initialize(repeating: 0, count: workers * workers)
         for (dense, t) in summary.threads.enumerated() { workerOfThread[t] = dense % workers }
+    }
+
+    /// Frees everything the lowering used (not the program file).
+    mutating func release() {
+        for w in 0..<writerCount { writers[w].deallocate() }
+        writers.deinitialize(count: writerCount)
+        writers.deallocate()
+        writerCount = 0
+        slots.deinitialize(count: Int(nextSlot))
+        slots.deallocate()
+        waited.deallocate()
+        idToSlot.deallocate()
+        ordinalToSlot.deallocate()
     }
 
     mutating func run() throws -> ReplayProgram {
         let fd: Int32
         switch ReplaySystem.makeSharedFile(name: "replay-program") {
         case .success(let f): fd = f
-        case .failure(let e): throw ReplayError("cannot create the replay program: \(e)")
+        case .failure(let e):
+            release()
+            throw ReplayError("cannot create the replay program: \(e)")
         }
         var ok = false
         defer {
-            if !ok {
-                for w in writers { w.deallocate() }
-                close(fd)
-            }
+            release()
+            if !ok { close(fd) }
         }
         let headerBytes = ReplayProgram.headerBytes(workers: workers, profileSamples: profileSamples)
-        writers.append(OpStreamWriter(fd: fd, startOffset: headerBytes, ownsFile: false))
-        for _ in 1..<max(workers, 1) {
+        (writers + 0).initialize(to: OpStreamWriter(fd: fd, startOffset: headerBytes, ownsFile: false))
+        writerCount = 1
+        for w in 1..<max(workers, 1) {
             switch ReplaySystem.makeSharedFile(name: "replay-stream") {
-            case .success(let f): writers.append(OpStreamWriter(fd: f, startOffset: 0, ownsFile: true))
+            case .success(let f):
+                (writers + w).initialize(to: OpStreamWriter(fd: f, startOffset: 0, ownsFile: true))
+                writerCount += 1
             case .failure(let e): throw ReplayError("cannot create a replay stream: \(e)")
             }
         }
         nextProfileRecord = sampleRecord(0)
+        let deathRecords = summary.deathRecords
+        let deathOrdinals = summary.deathOrdinals
 
         var reader = try TraceReader.open(path: path)
         var recordIndex = 0
@@ -209,17 +241,19 @@ private struct Lowerer {
             case .thread(let t):
                 worker = workerOfThread[Int(t)]
             case .alloc(let id, let size, let ptrs, _):
-                guard idToSlot[id] == nil else { throw reader.error("object \(id) is already live") }
-                let slot = try newSlot(worker: worker, reader: reader)
-                idToSlot[id] = slot
-                if trackOrdinals { ordinalToSlot[allocations] = slot }
-                slotOrdinal[Int(slot)] = allocations
+                guard idToSlot.get(id) == nil else { throw reader.error("object \(id) is already live") }
+                guard let slot = newSlot(worker: worker) else {
+                    throw reader.error("more than \(ReplayOp.maxSlot) objects live at once: too many for the replayer")
+                }
+                idToSlot.set(id, slot)
+                if trackOrdinals { ordinalToSlot.set(UInt64(allocations), slot) }
+                let st = slots + Int(slot)
+                st.pointee.id = id
+                st.pointee.size = size
+                st.pointee.ptrs = ptrs
+                st.pointee.holds = 1
+                st.pointee.ordinal = allocations
                 allocations += 1
-                let s = Int(slot)
-                slotID[s] = id
-                slotSize[s] = size
-                slotPtrs[s] = ptrs
-                slotHolds[s] = 1
                 try depend(on: slot, worker: worker)
                 try writers[worker].append(.alloc(slot: slot, size: size, noscan: ptrs == 0))
                 touched(slot, worker: worker)
@@ -228,23 +262,27 @@ private struct Lowerer {
                 live += Int(size)
                 notePeak(worker: worker)
             case .free(let id):
-                let slot = try lookup(id, reader)
-                let s = Int(slot)
-                guard slotHolds[s] > 0 else { throw reader.error("object \(id) has no hold left to drop") }
-                slotHolds[s] -= 1
-                if slotHolds[s] == 0 && recordIndex < firstStoreRecord { diesHere = slot }
+                guard let slot = idToSlot.get(id) else { throw reader.error("object \(id) is not live") }
+                let st = slots + Int(slot)
+                guard st.pointee.holds > 0 else { throw reader.error("object \(id) has no hold left to drop") }
+                st.pointee.holds -= 1
+                if st.pointee.holds == 0 && recordIndex < firstStoreRecord { diesHere = slot }
             case .hold(let id):
-                let slot = try lookup(id, reader)
-                let s = Int(slot)
-                guard slotHolds[s] < UInt32.max else { throw reader.error("too many holds on object \(id)") }
-                slotHolds[s] += 1
+                guard let slot = idToSlot.get(id) else { throw reader.error("object \(id) is not live") }
+                let st = slots + Int(slot)
+                guard st.pointee.holds < UInt32.max else { throw reader.error("too many holds on object \(id)") }
+                st.pointee.holds += 1
             case .write(let src, let index, let dst):
-                let from = try lookup(src, reader)
-                guard index < slotPtrs[Int(from)] else {
-                    throw reader.error("slot \(index) out of bounds: object \(src) has \(slotPtrs[Int(from)]) pointer slots")
+                guard let from = idToSlot.get(src) else { throw reader.error("object \(src) is not live") }
+                let ptrs = slots[Int(from)].ptrs
+                guard index < ptrs else {
+                    throw reader.error("slot \(index) out of bounds: object \(src) has \(ptrs) pointer slots")
                 }
                 var to: UInt32? = nil
-                if let dst { to = try lookup(dst, reader) }
+                if let dst {
+                    guard let slot = idToSlot.get(dst) else { throw reader.error("object \(dst) is not live") }
+                    to = slot
+                }
                 try depend(on: from, worker: worker)
                 if let to { try depend(on: to, worker: worker) }
                 try writers[worker].append(.store(source: from, wordIndex: index, destination: to))
@@ -252,26 +290,25 @@ private struct Lowerer {
                 if let to { touched(to, worker: worker) }
                 stores += 1
             case .realloc(let id, let size):
-                let slot = try lookup(id, reader)
-                let s = Int(slot)
-                guard slotPtrs[s] == 0 else { throw reader.error("realloc of object \(id), which has pointer slots") }
+                guard let slot = idToSlot.get(id) else { throw reader.error("object \(id) is not live") }
+                let st = slots + Int(slot)
+                guard st.pointee.ptrs == 0 else { throw reader.error("realloc of object \(id), which has pointer slots") }
                 try depend(on: slot, worker: worker)
-                let (first, second) = ReplayOp.realloc(slot: slot, oldSize: slotSize[s], newSize: size)
+                let (first, second) = ReplayOp.realloc(slot: slot, oldSize: st.pointee.size, newSize: size)
                 try writers[worker].append(first)
                 try writers[worker].append(second)
                 touched(slot, worker: worker)
-                live += Int(size) - Int(slotSize[s])
-                slotSize[s] = size
+                live += Int(size) - Int(st.pointee.size)
+                st.pointee.size = size
                 writers[worker].nullBytes += roundUp16(size)
                 totalAllocated += Int(size)
                 reallocs += 1
                 notePeak(worker: worker)
             }
             if let slot = diesHere { try free(slot, worker: worker) }
-            let deathRecords = summary.deathRecords
             while deathIndex < deathRecords.count && deathRecords[deathIndex] <= recordIndex {
                 guard deathRecords[deathIndex] == recordIndex,
-                      let slot = ordinalToSlot[summary.deathOrdinals[deathIndex]] else {
+                      let slot = ordinalToSlot.get(UInt64(deathOrdinals[deathIndex])) else {
                     throw reader.error("lifetime oracle names an object that is not live here (internal error)")
                 }
                 deathIndex += 1
@@ -305,25 +342,21 @@ private struct Lowerer {
         }
     }
 
-    func lookup(_ id: UInt64, _ reader: TraceReader) throws(InputError) -> UInt32 {
-        guard let slot = idToSlot[id] else { throw reader.error("object \(id) is not live") }
-        return slot
-    }
 
-    mutating func newSlot(worker: Int, reader: TraceReader) throws(InputError) -> UInt32 {
+    /// A slot for a new object on `worker`; nil when every slot number is in use.
+    mutating func newSlot(worker: Int) -> UInt32? {
         if let slot = pools[worker].popLast() { return slot }
-        guard nextSlot <= ReplayOp.maxSlot else {
-            throw reader.error("more than \(ReplayOp.maxSlot) objects live at once: too many for the replayer")
+        guard nextSlot <= ReplayOp.maxSlot else { return nil }
+        if Int(nextSlot) == slotCapacity {
+            let bigger = UnsafeMutablePointer<SlotState>.allocate(capacity: slotCapacity * 2)
+            bigger.moveInitialize(from: slots, count: slotCapacity)
+            slots.deallocate()
+            slots = bigger
+            slotCapacity *= 2
         }
         let slot = nextSlot
+        (slots + Int(slot)).initialize(to: SlotState())
         nextSlot += 1
-        slotID.append(0)
-        slotSize.append(0)
-        slotPtrs.append(0)
-        slotHolds.append(0)
-        slotOrdinal.append(-1)
-        lastWorker.append(-1)
-        lastEnd.append(0)
         return slot
     }
 
@@ -331,9 +364,10 @@ private struct Lowerer {
     /// this stream covers it.
     mutating func depend(on slot: UInt32, worker: Int) throws(ReplayError) {
         guard workers > 1 else { return }
-        let u = Int(lastWorker[Int(slot)])
+        let st = slots + Int(slot)
+        let u = Int(st.pointee.lastWorker)
         guard u >= 0, u != worker else { return }
-        let need = lastEnd[Int(slot)]
+        let need = st.pointee.lastEnd
         if waited[worker * workers + u] < need {
             try writers[worker].append(.wait(worker: u, count: need))
             waited[worker * workers + u] = need
@@ -341,21 +375,22 @@ private struct Lowerer {
         }
     }
 
-    mutating func touched(_ slot: UInt32, worker: Int) {
+    func touched(_ slot: UInt32, worker: Int) {
         guard workers > 1 else { return }
-        lastWorker[Int(slot)] = Int16(worker)
-        lastEnd[Int(slot)] = writers[worker].count
+        let st = slots + Int(slot)
+        st.pointee.lastWorker = Int16(worker)
+        st.pointee.lastEnd = writers[worker].count
     }
 
     mutating func free(_ slot: UInt32, worker: Int) throws(ReplayError) {
-        let s = Int(slot)
+        let st = slots + Int(slot)
         try depend(on: slot, worker: worker)
-        try writers[worker].append(.free(slot: slot, size: slotSize[s]))
+        try writers[worker].append(.free(slot: slot, size: st.pointee.size))
         touched(slot, worker: worker)
-        live -= Int(slotSize[s])
+        live -= Int(st.pointee.size)
         frees += 1
-        if idToSlot[slotID[s]] == slot { idToSlot[slotID[s]] = nil }
-        if trackOrdinals { ordinalToSlot[slotOrdinal[s]] = nil }
+        if idToSlot.get(st.pointee.id) == slot { idToSlot.remove(st.pointee.id) }
+        if trackOrdinals { ordinalToSlot.remove(UInt64(st.pointee.ordinal)) }
         pools[worker].append(slot)
     }
 
@@ -390,9 +425,7 @@ private struct Lowerer {
             ReplaySystem.writeAll(fd, raw.baseAddress!, count: raw.count, offset: 0)
         }
         if case .failure(let e) = written { throw ReplayError("writing the replay program header: \(e)") }
-        for w in writers { w.deallocate() }
-        writers = []
-        ok = true
+        ok = true   // from here on the program owns fd
         return try ReplayProgram(fd: fd)
     }
 

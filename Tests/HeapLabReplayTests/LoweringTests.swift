@@ -120,3 +120,29 @@ import HeapLabTrace
 #if canImport(Glibc)
 import Glibc
 #endif
+
+@Suite struct SlotMapTests {
+    @Test func agreesWithDictionaryUnderChurn() {
+        var map = SlotMap(capacity: 4)
+        defer { map.deallocate() }
+        var reference: [UInt64: UInt32] = [:]
+        var rng = TestRandom(seed: 99)
+        for step in 0..<200_000 {
+            // Keys from a small range collide and cluster, which exercises backward shift.
+            let key = rng.next() % 5000 &* (step % 3 == 0 ? 1 : 1 << 32)
+            switch rng.below(3) {
+            case 0:
+                let v = UInt32(step)
+                map.set(key, v)
+                reference[key] = v
+            case 1:
+                map.remove(key)
+                reference[key] = nil
+            default:
+                #expect(map.get(key) == reference[key])
+            }
+        }
+        #expect(map.count == reference.count)
+        for (k, v) in reference { #expect(map.get(k) == v) }
+    }
+}
