@@ -27,11 +27,15 @@ public struct BenchOptions: Sendable {
     public var runs: Int
     public var baseline: AllocatorKind
     public var threads: Int?
+    /// Free with the object's size where the allocator can (see MallocBackend.swift).
+    public var sizedFree: Bool
     /// The heaplab binary that runs the children (default: this process's).
     public var executable: String?
 
     public init(traces: [String], allocators: [AllocatorKind] = AllocatorKind.benchDefault, runs: Int = 5,
-                baseline: AllocatorKind = .jemalloc, threads: Int? = nil, executable: String? = nil) {
+                baseline: AllocatorKind = .jemalloc, threads: Int? = nil, sizedFree: Bool = false,
+                executable: String? = nil) {
+        self.sizedFree = sizedFree
         self.traces = traces
         self.allocators = allocators
         self.runs = runs
@@ -209,7 +213,7 @@ public enum Bench {
                     guard cells[i].error == nil else { continue }
                     do {
                         let m = try ChildReplay.measure(program: program, allocator: a, trace: path,
-                                                        executable: options.executable)
+                                                        sizedFree: options.sizedFree, executable: options.executable)
                         if round >= 0 { cells[i].runs[round] = m }
                     } catch {
                         cells[i].error = "\(error)"

@@ -34,7 +34,8 @@ public enum ChildReplay {
     /// Runs `program` for `allocator` in a child `executable` (a heaplab binary) and returns
     /// what the child measured.
     public static func measure(program: ReplayProgram, allocator: AllocatorKind, trace: String,
-                               verify: Bool = false, executable: String? = nil) throws(ReplayError) -> ReplayMeasurement {
+                               verify: Bool = false, sizedFree: Bool = false,
+                               executable: String? = nil) throws(ReplayError) -> ReplayMeasurement {
         guard let exe = executable ?? currentExecutable() else {
             throw ReplayError("cannot find the heaplab executable (/proc/self/exe)")
         }
@@ -42,6 +43,7 @@ public enum ChildReplay {
         var arguments = [exe, "replay", trace, "--allocator", allocator.rawValue,
                          "--child-program-fd", "3", "--child-result-fd", "4"]
         if verify { arguments.append("--verify") }
+        if sizedFree { arguments.append("--sized-free") }
         var environment = currentEnvironment().filter { !$0.hasPrefix("LD_PRELOAD=") }
         if let preload { environment.append("LD_PRELOAD=\(preload)") }
 
@@ -132,7 +134,8 @@ public enum ChildReplay {
     // MARK: child side
 
     /// The child's whole job. Returns the exit status.
-    public static func childMain(programFD: Int32, resultFD: Int32, allocator: AllocatorKind, verify: Bool) -> Int32 {
+    public static func childMain(programFD: Int32, resultFD: Int32, allocator: AllocatorKind, verify: Bool,
+                                 sizedFree: Bool = false) -> Int32 {
         let result: JSONValue
         var status: Int32 = 0
         do {
@@ -143,7 +146,8 @@ public enum ChildReplay {
                 }
             }
             let program = try ReplayProgram(fd: programFD)
-            let measurement = try ReplayRunner.measure(program: program, allocator: allocator, verify: verify)
+            let measurement = try ReplayRunner.measure(program: program, allocator: allocator, verify: verify,
+                                                       sizedFree: sizedFree)
             result = encodeMeasurement(measurement)
         } catch {
             result = .object([JSONMember("error", .string("\(error)"))])
@@ -175,6 +179,7 @@ public enum ChildReplay {
             JSONMember("peak_rss_bytes", .int(m.peakRSSBytes)),
             JSONMember("allocator_stats", .object(m.allocatorStatistics.map { JSONMember($0.name, .int($0.value)) })),
             JSONMember("verified", .bool(m.verified)),
+            JSONMember("sized_free", .bool(m.sizedFree)),
         ]
         if let failure = m.verificationFailure { members.append(JSONMember("verification_failure", .string(failure))) }
         return .object(members)
@@ -188,12 +193,14 @@ public enum ChildReplay {
               let atPeak = json["rss_at_peak_live_bytes"]?.intValue,
               let peak = json["peak_rss_bytes"]?.intValue,
               let stats = json["allocator_stats"]?.objectValue else { return nil }
-        return ReplayMeasurement(
+        var m = ReplayMeasurement(
             workers: workers, wallSeconds: wall, cpuSeconds: cpu, baselineRSSBytes: baseline,
             rssAtPeakLiveBytes: atPeak, peakRSSBytes: peak,
             allocatorStatistics: stats.compactMap { m in m.value.intValue.map { AllocatorStatistic(name: m.key, value: $0) } },
             verified: json["verified"] == .bool(true),
             verificationFailure: json["verification_failure"]?.stringValue)
+        m.sizedFree = json["sized_free"] == .bool(true)
+        return m
     }
 }
 
@@ -202,13 +209,13 @@ extension ChildReplay {
     /// Throws `InputError` for a bad trace, `ReplayError` otherwise. `executable` is the
     /// heaplab binary to start (default: this process's).
     public static func replay(trace: String, allocator: AllocatorKind, threads: Int?, verify: Bool = false,
-                              executable: String? = nil) throws -> ReplayReport {
+                              sizedFree: Bool = false, executable: String? = nil) throws -> ReplayReport {
         _ = try allocator.libraryPath()   // a missing library fails before the load
         let start = ReplaySystem.monotonicNanos()
         let program = try TraceLowering.lower(path: trace, workers: threads)
         let loadSeconds = Double(ReplaySystem.monotonicNanos() - start) / 1e9
         let measurement = try measure(program: program, allocator: allocator, trace: trace, verify: verify,
-                                      executable: executable)
+                                      sizedFree: sizedFree, executable: executable)
         return ReplayReport(allocator: allocator, trace: trace, loadSeconds: loadSeconds,
                             program: program.info, measurement: measurement)
     }

@@ -5,7 +5,8 @@
 // timed loop ends. `noscan` from the trace selects Go's noscan span classes and the tiny
 // allocator for pointer-free objects under 16 bytes. The allocator has no realloc, so a
 // resize is what Go's append does: allocate the new size (pointer-free), copy the kept
-// bytes, free the old block.
+// bytes, free the old block. With `sizedFree`, frees pass the size and kind the trace
+// knows (the allocator's sdallocx-like fast path).
 //
 // Statistics are the heap's own HeapStatistics after the replay (with every cache flushed).
 // As in Go, pointer-free objects under 16 bytes are counted in tiny_allocs and share 16-byte
@@ -16,6 +17,7 @@ public import HeapLabAllocator
 public final class HeapLabBackend: ReplayBackend {
     public struct Allocator: ReplayAllocator {
         let cache: ThreadCache
+        let sized: Bool
 
         @inline(__always)
         public mutating func allocate(size: Int, noscan: Bool) -> UnsafeMutableRawPointer? {
@@ -23,24 +25,27 @@ public final class HeapLabBackend: ReplayBackend {
         }
 
         @inline(__always)
-        public mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int) {
-            cache.free(pointer)
+        public mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int, noscan: Bool) {
+            if sized { cache.free(pointer, size: size, noscan: noscan) } else { cache.free(pointer) }
         }
 
         @inline(__always)
         public mutating func reallocate(_ pointer: UnsafeMutableRawPointer, oldSize: Int, newSize: Int) -> UnsafeMutableRawPointer? {
             guard let p = cache.allocate(size: newSize, noscan: true) else { return nil }
             p.copyMemory(from: pointer, byteCount: min(oldSize, newSize))
-            cache.free(pointer)
+            if sized { cache.free(pointer, size: oldSize, noscan: true) } else { cache.free(pointer) }
             return p
         }
     }
 
     public let heap: Heap
+    /// Free with the object's size and kind (ThreadCache.free(_:size:noscan:)).
+    public let sizedFree: Bool
 
     /// Faults (bad frees, failed allocations) are recorded rather than trapped, so that the
     /// replay can report them: see `problemAfterReplay()`.
-    public init(configuration: HeapConfiguration = HeapConfiguration(onFault: .record)) throws(ReplayError) {
+    public init(configuration: HeapConfiguration = HeapConfiguration(onFault: .record), sizedFree: Bool = false) throws(ReplayError) {
+        self.sizedFree = sizedFree
         do {
             heap = try Heap(configuration: configuration)
         } catch {
@@ -49,7 +54,7 @@ public final class HeapLabBackend: ReplayBackend {
     }
 
     public func makeAllocator(worker: Int) throws(ReplayError) -> Allocator {
-        Allocator(cache: heap.makeThreadCache())
+        Allocator(cache: heap.makeThreadCache(), sized: sizedFree)
     }
 
     public func releaseAllocator(_ allocator: inout Allocator, worker: Int) {

@@ -2,9 +2,11 @@
 //
 // MallocBackend calls malloc / free / realloc through the dynamic linker's normal binding,
 // so it measures glibc in a plain process and jemalloc, mimalloc or tcmalloc in a child
-// started with that library in LD_PRELOAD (ChildReplay.swift). It never frees with a size
-// (sdallocx / free_sized), because glibc and Debian's mimalloc have no sized free: every
-// rival gets the same three calls.
+// started with that library in LD_PRELOAD (ChildReplay.swift). By default every rival gets
+// the same three calls. With sized frees (`--sized-free`), free goes to the library's
+// sized free instead, found with dlsym: jemalloc `sdallocx(p, size, 0)`, mimalloc
+// `mi_free_size(p, size)`, tcmalloc `tc_free_sized(p, size)`; glibc 2.36 has none and
+// keeps plain free.
 //
 // Which malloc is live is found by symbol (dlsym on the global scope, RTLD_DEFAULT):
 //   jemalloc  `mallctl`: after writing "epoch", stats.allocated / active / resident /
@@ -127,15 +129,27 @@ public enum MallocFamily: String, Sendable {
 
 /// The process's malloc (glibc, or whatever LD_PRELOAD put in front of it).
 public struct MallocBackend: ReplayBackend {
+    typealias SizedFree = @convention(c) (UnsafeMutableRawPointer?, Int) -> Void
+    typealias Sdallocx = @convention(c) (UnsafeMutableRawPointer?, Int, Int32) -> Void
+
     public struct Allocator: ReplayAllocator {
+        let sizedFree: SizedFree?
+        let sdallocx: Sdallocx?
+
         @inline(__always)
         public mutating func allocate(size: Int, noscan: Bool) -> UnsafeMutableRawPointer? {
             malloc(size)
         }
 
         @inline(__always)
-        public mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int) {
-            Glibc.free(pointer)
+        public mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int, noscan: Bool) {
+            if let sdallocx {
+                sdallocx(pointer, size, 0)
+            } else if let sizedFree {
+                sizedFree(pointer, size)
+            } else {
+                Glibc.free(pointer)
+            }
         }
 
         @inline(__always)
@@ -145,10 +159,32 @@ public struct MallocBackend: ReplayBackend {
     }
 
     public let family: MallocFamily
+    let sizedFree: SizedFree?
+    let sdallocx: Sdallocx?
 
-    public init() { family = MallocFamily.current() }
+    /// `sized`: free through the library's sized free, if it has one.
+    public init(sizedFree sized: Bool = false) {
+        family = MallocFamily.current()
+        var sizedFree: SizedFree? = nil
+        var sdallocx: Sdallocx? = nil
+        if sized {
+            switch family {
+            case .jemalloc: sdallocx = MallocFamily.symbol("sdallocx").map { unsafeBitCast($0, to: Sdallocx.self) }
+            case .mimalloc: sizedFree = MallocFamily.symbol("mi_free_size").map { unsafeBitCast($0, to: SizedFree.self) }
+            case .tcmalloc: sizedFree = MallocFamily.symbol("tc_free_sized").map { unsafeBitCast($0, to: SizedFree.self) }
+            case .glibc: break
+            }
+        }
+        self.sizedFree = sizedFree
+        self.sdallocx = sdallocx
+    }
 
-    public func makeAllocator(worker: Int) throws(ReplayError) -> Allocator { Allocator() }
+    /// Whether frees pass the size (false for glibc, which has no sized free).
+    public var usesSizedFree: Bool { sizedFree != nil || sdallocx != nil }
+
+    public func makeAllocator(worker: Int) throws(ReplayError) -> Allocator {
+        Allocator(sizedFree: sizedFree, sdallocx: sdallocx)
+    }
 
     public func statistics() -> [(String, Int)] { family.statistics() }
 

@@ -34,7 +34,7 @@ public final class NullBackend: ReplayBackend {
         }
 
         @inline(__always)
-        public mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int) {}
+        public mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int, noscan: Bool) {}
 
         @inline(__always)
         public mutating func reallocate(_ pointer: UnsafeMutableRawPointer, oldSize: Int, newSize: Int) -> UnsafeMutableRawPointer? {

@@ -23,8 +23,10 @@ public protocol ReplayAllocator {
     /// Returns at least `size` bytes, 8-byte aligned or better, or nil when exhausted.
     /// `noscan` is true for pointer-free objects (only HeapLab uses it).
     mutating func allocate(size: Int, noscan: Bool) -> UnsafeMutableRawPointer?
-    /// Frees a block that is `size` bytes long as far as the program knows.
-    mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int)
+    /// Frees a block that is `size` bytes long as far as the program knows; `noscan` as
+    /// when it was allocated. Back ends made with sized frees pass both on (sdallocx,
+    /// mi_free_size, tc_free_sized, HeapLab's sized free); the others ignore them.
+    mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int, noscan: Bool)
     /// Resizes a pointer-free block, keeping its first min(oldSize, newSize) bytes.
     mutating func reallocate(_ pointer: UnsafeMutableRawPointer, oldSize: Int, newSize: Int) -> UnsafeMutableRawPointer?
 }

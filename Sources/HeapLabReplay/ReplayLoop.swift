@@ -14,7 +14,7 @@
 //                when size < 8, so small objects are never overrun), and one byte in every
 //                further 4 KiB page the object spans (a program initialises what it
 //                allocates; RSS must see the whole object); table[slot] = p
-//   free         free(table[slot], size)
+//   free         free(table[slot]), or with sized frees free(table[slot], size, noscan)
 //   realloc      p = reallocate(table[slot], old, new); when it grew, write the first new
 //                byte and one byte in every further page of the new part (the program
 //                appends); table[slot] = p
@@ -177,7 +177,7 @@ func replayOps<A: ReplayAllocator, S: ReplaySynchronization>(
             table[Int(truncatingIfNeeded: op.slot)] = p
         case ReplayOp.free:
             let slot = Int(truncatingIfNeeded: op.slot)
-            allocator.free(table[slot].unsafelyUnwrapped, size: Int(truncatingIfNeeded: op.arg))
+            allocator.free(table[slot].unsafelyUnwrapped, size: Int(truncatingIfNeeded: op.arg), noscan: op.extra != 0)
         case ReplayOp.realloc:
             let slot = Int(truncatingIfNeeded: op.slot)
             let newSize = Int(truncatingIfNeeded: op.arg)

@@ -7,7 +7,8 @@
 //
 //   allocScan    slot, arg = size        allocate; first word written 0 (a nil pointer slot)
 //   allocNoscan  slot, arg = size        allocate a pointer-free object; first word written
-//   free         slot, arg = size        free the object in slot (its size, for sized frees)
+//   free         slot, arg = size,       free the object in slot; size and kind are there for
+//                extra = 1 if noscan     sized frees (sdallocx and kin)
 //   realloc      slot, arg = new size    resize; ALWAYS followed by one `reallocOldSize`
 //   reallocOldSize        arg = old size entry, consumed by the realloc before it
 //   store        slot = source, arg = dst slot | (word index & 0xffff_ffff) << 32,
@@ -31,7 +32,7 @@
 @frozen
 public struct ReplayOp: Equatable, Sendable, CustomStringConvertible {
     public var kind: UInt8
-    /// store/storeNil: bits 32...39 of the word index.
+    /// store/storeNil: bits 32...39 of the word index. free: 1 for a pointer-free object.
     public var extra: UInt8
     /// wait: the worker waited for.
     public var worker: UInt16
@@ -66,8 +67,8 @@ public struct ReplayOp: Equatable, Sendable, CustomStringConvertible {
     }
 
     @inlinable
-    public static func free(slot: UInt32, size: UInt64) -> ReplayOp {
-        ReplayOp(kind: free, slot: slot, arg: size)
+    public static func free(slot: UInt32, size: UInt64, noscan: Bool) -> ReplayOp {
+        ReplayOp(kind: free, extra: noscan ? 1 : 0, slot: slot, arg: size)
     }
 
     /// The two entries of a realloc.
@@ -103,7 +104,7 @@ public struct ReplayOp: Equatable, Sendable, CustomStringConvertible {
         switch kind {
         case ReplayOp.allocScan: return "alloc #\(slot) \(arg)"
         case ReplayOp.allocNoscan: return "alloc-noscan #\(slot) \(arg)"
-        case ReplayOp.free: return "free #\(slot) (\(arg))"
+        case ReplayOp.free: return "free\(extra & 1 != 0 ? "-noscan" : "") #\(slot) (\(arg))"
         case ReplayOp.realloc: return "realloc #\(slot) \(arg)"
         case ReplayOp.reallocOldSize: return "  (old size \(arg))"
         case ReplayOp.store: return "store #\(slot)[\(wordIndex)] = #\(destinationSlot)"

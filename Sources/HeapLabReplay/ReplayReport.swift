@@ -147,6 +147,7 @@ public struct ReplayReport: Equatable, Sendable {
             JSONMember("slots", .int(program.slotCount)),
             JSONMember("allocator_stats", .object(m.allocatorStatistics.map { JSONMember($0.name, .int($0.value)) })),
             JSONMember("verified", .bool(m.verified)),
+            JSONMember("sized_free", .bool(m.sizedFree)),
         ])
     }
 
@@ -158,7 +159,7 @@ public struct ReplayReport: Equatable, Sendable {
             lines.append("  " + Format.pad(label, 20) + Format.pad(value, 14, right: true) + (note.isEmpty ? "" : "   " + note))
         }
         let threadWord = m.workers == 1 ? "thread" : "threads"
-        lines.append("\(trace) on \(allocator.rawValue), \(m.workers) \(threadWord)\(m.verified ? ", verified" : "")")
+        lines.append("\(trace) on \(allocator.rawValue), \(m.workers) \(threadWord)\(m.sizedFree ? ", sized frees" : "")\(m.verified ? ", verified" : "")")
         row("records", Format.grouped(program.records),
             "\(Format.grouped(program.totalOps)) ops: \(Format.grouped(program.allocations)) allocs, \(Format.grouped(program.frees)) frees, \(Format.grouped(program.reallocs)) reallocs, \(Format.grouped(program.stores)) stores")
         row("load", Format.seconds(loadSeconds), "read, validate, death points, lowering (not timed below)")

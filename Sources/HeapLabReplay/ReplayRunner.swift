@@ -49,6 +49,8 @@ public struct ReplayMeasurement: Equatable, Sendable {
     /// With verification: nil if every check passed, else the first problem.
     public var verificationFailure: String?
     public var verified: Bool
+    /// Frees passed the object's size (the allocator's sized free).
+    public var sizedFree = false
 
     public init(workers: Int, wallSeconds: Double, cpuSeconds: Double, baselineRSSBytes: Int,
                 rssAtPeakLiveBytes: Int, peakRSSBytes: Int, allocatorStatistics: [AllocatorStatistic],
@@ -296,15 +298,25 @@ extension ReplayRunner {
     /// is chosen by name; everything below it is specialised for the concrete type.
     /// jemalloc / mimalloc / tcmalloc measure whatever malloc this process runs on, so they
     /// belong in a child started by `ChildReplay.measure`.
-    public static func measure(program: ReplayProgram, allocator: AllocatorKind, verify: Bool) throws(ReplayError) -> ReplayMeasurement {
+    /// `sizedFree`: frees pass the object's size and kind where the allocator has a sized
+    /// free (reported back in `ReplayMeasurement.sizedFree`).
+    public static func measure(program: ReplayProgram, allocator: AllocatorKind, verify: Bool,
+                               sizedFree: Bool = false) throws(ReplayError) -> ReplayMeasurement {
+        var m: ReplayMeasurement
+        var sized = false
         switch allocator {
         case .null:
-            return try measure(program, verify: verify) { () throws(ReplayError) in try NullBackend(program: program.info) }
+            m = try measure(program, verify: verify) { () throws(ReplayError) in try NullBackend(program: program.info) }
         case .heaplab:
-            return try measure(program, verify: verify) { () throws(ReplayError) in try HeapLabBackend() }
+            m = try measure(program, verify: verify) { () throws(ReplayError) in try HeapLabBackend(sizedFree: sizedFree) }
+            sized = sizedFree
         case .glibc, .jemalloc, .mimalloc, .tcmalloc:
-            return try measure(program, verify: verify) { () throws(ReplayError) in MallocBackend() }
+            let backend = MallocBackend(sizedFree: sizedFree)
+            sized = backend.usesSizedFree
+            m = try measure(program, verify: verify) { () throws(ReplayError) in backend }
         }
+        m.sizedFree = sized
+        return m
     }
 
     static func measure<B: ReplayBackend>(_ program: ReplayProgram, verify: Bool,

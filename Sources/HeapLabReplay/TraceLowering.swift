@@ -385,7 +385,7 @@ private struct Lowerer {
     mutating func free(_ slot: UInt32, worker: Int) throws(ReplayError) {
         let st = slots + Int(slot)
         try depend(on: slot, worker: worker)
-        try writers[worker].append(.free(slot: slot, size: st.pointee.size))
+        try writers[worker].append(.free(slot: slot, size: st.pointee.size, noscan: st.pointee.ptrs == 0))
         touched(slot, worker: worker)
         live -= Int(st.pointee.size)
         frees += 1

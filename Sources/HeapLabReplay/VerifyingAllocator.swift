@@ -148,9 +148,9 @@ public struct VerifyingAllocator<Base: ReplayAllocator>: ReplayAllocator {
         return p
     }
 
-    public mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int) {
+    public mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int, noscan: Bool) {
         log.remove(pointer, size: size, what: "free")
-        base.free(pointer, size: size)
+        base.free(pointer, size: size, noscan: noscan)
     }
 
     static func checksum(_ p: UnsafeRawPointer, _ count: Int) -> UInt64 {

@@ -32,6 +32,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Replay threads (default: one per trace thread).")
     var threads: Int?
 
+    @Flag(help: "Free with the object's size where the allocator has a sized free (see replay --help).")
+    var sizedFree = false
+
     @Option(help: "Directory of the bundled traces.")
     var tracesDir: String?
 
@@ -72,7 +75,8 @@ struct BenchCommand: ParsableCommand {
         let paths = traces.isEmpty ? try Bench.bundledTraces(directory: tracesDir) : traces
         var bar = ProgressBar()
         let result = try reportingInputErrors {
-            try Bench.run(BenchOptions(traces: paths, allocators: list, runs: runs, baseline: base, threads: threads)) {
+            try Bench.run(BenchOptions(traces: paths, allocators: list, runs: runs, baseline: base, threads: threads,
+                                       sizedFree: sizedFree)) {
                 bar.update($0)
             }
         }

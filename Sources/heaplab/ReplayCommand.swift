@@ -37,6 +37,9 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Check every block the allocator returns (slow; not for timing).")
     var verify = false
 
+    @Flag(help: "Free with the object's size where the allocator has a sized free (sdallocx, mi_free_size, tc_free_sized, HeapLab's; glibc has none).")
+    var sizedFree = false
+
     @Option(help: .private)
     var childProgramFd: Int32?
 
@@ -56,12 +59,13 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         let kind = AllocatorKind(rawValue: allocator)!
         if let programFD = childProgramFd, let resultFD = childResultFd {
-            let status = ChildReplay.childMain(programFD: programFD, resultFD: resultFD, allocator: kind, verify: verify)
+            let status = ChildReplay.childMain(programFD: programFD, resultFD: resultFD, allocator: kind, verify: verify,
+                                               sizedFree: sizedFree)
             if status != 0 { throw ExitCode(status) }
             return
         }
         let report = try reportingInputErrors {
-            try ChildReplay.replay(trace: trace, allocator: kind, threads: threads, verify: verify)
+            try ChildReplay.replay(trace: trace, allocator: kind, threads: threads, verify: verify, sizedFree: sizedFree)
         }
         print(json ? report.json().serialized() : report.text(), terminator: json ? "\n" : "")
     }

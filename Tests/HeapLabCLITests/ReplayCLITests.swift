@@ -79,6 +79,20 @@ func rivalLibraryInstalled(_ name: String) -> Bool {
         #expect(r.stdout.contains("fragmentation #4"))
     }
 
+    @Test(arguments: allocators)
+    func sizedFreesWhereTheAllocatorHasThem(_ allocator: String) throws {
+        guard rivalLibraryInstalled(allocator) else { return }
+        let s = ReplayScratch("replay")
+        defer { s.cleanup() }
+        let trace = s.write("t.htrace", ReplayScratch.mallocTrace(records: 3000, seed: 4))
+        let r = try CLIHarness.run(["replay", trace, "--allocator", allocator, "--sized-free", "--verify", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        // glibc 2.36 has no sized free; the null allocator frees nothing.
+        #expect(json["sized_free"] as? Bool == !["glibc", "null"].contains(allocator))
+        #expect(json["verified"] as? Bool == true)
+    }
+
     @Test func jsonHasEveryKey() throws {
         let s = ReplayScratch("replay")
         defer { s.cleanup() }

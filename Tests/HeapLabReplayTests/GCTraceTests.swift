@@ -30,10 +30,10 @@ import HeapLabTrace
             .store(source: 0, wordIndex: 0, destination: 1),
             .alloc(slot: 2, size: 100, noscan: true),
             realloc.0, realloc.1,
-            .free(slot: 2, size: 400),
+            .free(slot: 2, size: 400, noscan: true),
             .store(source: 0, wordIndex: 0, destination: nil),
-            .free(slot: 1, size: 32),
-            .free(slot: 0, size: 32),
+            .free(slot: 1, size: 32, noscan: false),
+            .free(slot: 0, size: 32, noscan: false),
         ])
         #expect(program.info.finalLiveBytes == 0)
     }
@@ -167,11 +167,11 @@ final class AnyBackendForTests: ReplayBackend {
             case .heaplab(var a): defer { self = .heaplab(a) }; return a.allocate(size: size, noscan: noscan)
             }
         }
-        mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int) {
+        mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int, noscan: Bool) {
             switch self {
-            case .malloc(var a): a.free(pointer, size: size)
-            case .null(var a): a.free(pointer, size: size)
-            case .heaplab(var a): a.free(pointer, size: size)
+            case .malloc(var a): a.free(pointer, size: size, noscan: noscan)
+            case .null(var a): a.free(pointer, size: size, noscan: noscan)
+            case .heaplab(var a): a.free(pointer, size: size, noscan: noscan)
             }
         }
         mutating func reallocate(_ pointer: UnsafeMutableRawPointer, oldSize: Int, newSize: Int) -> UnsafeMutableRawPointer? {

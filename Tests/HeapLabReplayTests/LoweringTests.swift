@@ -38,11 +38,11 @@ import HeapLabTrace
         #expect(ops == [
             .alloc(slot: 0, size: 32, noscan: true),
             .alloc(slot: 1, size: 100, noscan: false),
-            .free(slot: 0, size: 32),
+            .free(slot: 0, size: 32, noscan: true),
             .alloc(slot: 0, size: 100, noscan: true),       // slot 0 reused
             ReplayOp.realloc(slot: 0, oldSize: 100, newSize: 400).0,
             ReplayOp.realloc(slot: 0, oldSize: 100, newSize: 400).1,
-            .free(slot: 0, size: 400),                       // at the second f, not the first
+            .free(slot: 0, size: 400, noscan: true),                       // at the second f, not the first
         ])
         let info = program.info
         #expect(info.records == 10)

@@ -18,6 +18,15 @@ import Testing
         #expect(m.rssAtPeakLiveBytes > 0)
     }
 
+    @Test(arguments: [AllocatorKind.glibc, .heaplab])
+    func sizedFreeReplayVerified(_ allocator: AllocatorKind) throws {
+        let trace = TempTrace(TraceBuilder.mallocTrace(records: 20000, threads: 2, seed: 31))
+        let program = try TraceLowering.lower(path: trace.path, workers: nil)
+        let m = try ReplayRunner.measure(program: program, allocator: allocator, verify: true, sizedFree: true)
+        #expect(m.verified)
+        #expect(m.sizedFree == (allocator == .heaplab))   // glibc has no sized free
+    }
+
     @Test func verificationCountsEveryBlock() throws {
         let trace = TempTrace(TraceBuilder.mallocTrace(records: 5000, seed: 8))
         let program = try TraceLowering.lower(path: trace.path, workers: nil)
@@ -35,7 +44,7 @@ import Testing
         struct Broken: ReplayAllocator {
             let block: UnsafeMutableRawPointer
             mutating func allocate(size: Int, noscan: Bool) -> UnsafeMutableRawPointer? { block }
-            mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int) {}
+            mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int, noscan: Bool) {}
             mutating func reallocate(_ pointer: UnsafeMutableRawPointer, oldSize: Int, newSize: Int) -> UnsafeMutableRawPointer? { block }
         }
         let block = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)

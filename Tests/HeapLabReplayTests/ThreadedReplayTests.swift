@@ -82,7 +82,7 @@ import Testing
             """)
         let program = try TraceLowering.lower(path: trace.path, workers: nil)
         #expect(Array(program.ops(worker: 0)) == [.alloc(slot: 0, size: 64, noscan: true)])
-        #expect(Array(program.ops(worker: 1)) == [.wait(worker: 0, count: 1), .free(slot: 0, size: 64)])
+        #expect(Array(program.ops(worker: 1)) == [.wait(worker: 0, count: 1), .free(slot: 0, size: 64, noscan: true)])
     }
 
     @Test(arguments: [AllocatorKind.glibc, .heaplab, .null])
