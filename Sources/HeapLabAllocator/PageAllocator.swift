@@ -15,9 +15,9 @@
 // the object fast path. First fit by address keeps the heap dense at low addresses, so that
 // the scavenger, which works from the top, finds long free runs.
 //
-// Invariants: a chunk's summary always matches its bitmap; the hint is <= the lowest chunk
-// with a free page; only chunks below `chunkLimit` (those in mapped arenas) are searched;
-// scavenged bits are set only on free pages.
+// Invariants: below `chunkLimit` (chunks of mapped arenas), a chunk's summary always matches
+// its bitmap; the hint is <= the lowest chunk with a free page; only chunks below chunkLimit
+// are searched, freed or scavenged; scavenged bits are set only on free pages.
 // Not thread-safe: the heap lock protects it.
 
 @usableFromInline
@@ -50,9 +50,9 @@ struct PageAllocator {
         scavenged = (p + bitmapBytes).bindMemory(to: UInt64.self, capacity: maxChunks * Self.wordsPerChunk)
         summaries = (p + 2 * bitmapBytes).bindMemory(to: UInt64.self, capacity: maxChunks)
         metadataBytes = total
-        // Chunks not yet mapped look fully allocated.
-        for c in 0..<maxChunks { summaries[c] = 0 }
-        for i in 0..<(maxChunks * Self.wordsPerChunk) { inUse[i] = ~0 }
+        // Chunks at or above chunkLimit are never searched, freed or scavenged, so their
+        // (zero) bits are never read: the mapping stays untouched until arenas are mapped,
+        // and costs nothing resident.
     }
 
     /// Makes `chunks` more chunks available (a newly mapped arena). Their pages are free
