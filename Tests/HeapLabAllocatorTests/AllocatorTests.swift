@@ -318,3 +318,37 @@ func residentBytes(from base: UInt, bytes: Int) -> Int? {
         #expect(heap.statistics().heapReleased >= 32 << 20)
     }
 }
+
+@Suite struct HeapWalkTests {
+    @Test func walkSeesEveryAllocatedObjectOnce() throws {
+        let heap = try recordingHeap()
+        let cache = heap.makeThreadCache()
+        var expected: [UInt: Int] = [:]
+        var rng = SplitMix64(state: 9)
+        for _ in 0..<5_000 {
+            let size = Int(rng.next() % 3000) + 16
+            let p = cache.allocate(size: size, noscan: false)!
+            expected[UInt(bitPattern: p)] = heap.objectInfo(p)!.size
+        }
+        let big = cache.allocate(size: 100_000, noscan: true)!
+        expected[UInt(bitPattern: big)] = 106_496  // 13 pages
+        // Free a third of them; flush so the free stacks are applied to the spans.
+        for (addr, _) in expected.filter({ $0.key % 3 == 0 }) {
+            cache.free(UnsafeMutableRawPointer(bitPattern: addr)!)
+            expected[addr] = nil
+        }
+        cache.flushSpans()
+        var seen: [UInt: Int] = [:]
+        var lastSpan: UInt = 0
+        heap.forEachSpan { span in
+            #expect(span.start > lastSpan || lastSpan == 0)
+            lastSpan = span.start
+            #expect(span.allocatedCount <= span.slots)
+        }
+        heap.forEachObject { base, size, _, _ in
+            #expect(seen[base] == nil)
+            seen[base] = size
+        }
+        #expect(seen == expected)
+    }
+}
