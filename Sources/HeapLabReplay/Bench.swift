@@ -150,7 +150,8 @@ extension BenchTrace {
                 fragmentation4: series(a) { peakLive > 0 ? Double(max(0, $0.peakRSSBytes - $0.baselineRSSBytes)) / peakLive : .nan },
                 cost: cost,
                 timeRatios: perRound(wall, baseWall),
-                costRatios: perRound(cost, baseCost),
+                // The null allocator's cost is zero by definition: no ratio.
+                costRatios: a == .null ? cost.map { _ in nil } : perRound(cost, baseCost),
                 rssRatios: perRound(heap, baseHeap))
         }
     }

@@ -93,7 +93,8 @@ public enum BenchHTML {
     /// A horizontal bar chart with optional whiskers and an optional reference line.
     static func barChart(title: String, axisLabel: String, bars: [Bar], divisor: Double,
                          reference: (value: Double, label: String)? = nil) -> String {
-        let width = 620.0, left = 92.0, right = 110.0, top = 34.0, row = 26.0
+        let width = 620.0, left = 92.0, right = 110.0, row = 26.0
+        let top = reference == nil ? 34.0 : 50.0   // room for the reference line's label
         let plotWidth = width - left - right
         let height = top + row * Double(max(bars.count, 1)) + 44
         var maxValue = bars.map { max($0.value, $0.high ?? 0) }.max() ?? 0
@@ -133,7 +134,7 @@ public enum BenchHTML {
         if let reference {
             let px = x(reference.value)
             svg += "<line x1=\"\(num(px))\" y1=\"\(num(top - 6))\" x2=\"\(num(px))\" y2=\"\(num(plotBottom))\" class=\"reference\"/>"
-            svg += "<text x=\"\(num(px + 4))\" y=\"\(num(top - 8))\" class=\"tick\">\(escape(reference.label))</text>"
+            svg += "<text x=\"\(num(px))\" y=\"\(num(top - 10))\" class=\"tick\" text-anchor=\"middle\">\(escape(reference.label))</text>"
         }
         svg += "<line x1=\"\(num(left))\" y1=\"\(num(top - 4))\" x2=\"\(num(left))\" y2=\"\(num(plotBottom))\" class=\"axisline\"/>"
         svg += "</svg>"
@@ -163,7 +164,7 @@ public enum BenchHTML {
             v += yStep
         }
         var r = 0.0
-        while r <= xMaxValue + xStep / 2 {
+        while r <= xMaxValue + xStep * 1e-9 {
             svg += "<text x=\"\(num(px(r)))\" y=\"\(num(top + plotH + 16))\" class=\"tick\" text-anchor=\"middle\">\(escape(shortCount(r)))</text>"
             r += xStep
         }
