@@ -9,6 +9,7 @@
 //   HeapLabImport      importers for glibc mtrace, Android memory_replay, heaptrack
 //   HeapLabGen         deterministic trace generators (GCBench, larson, LRU, ...)
 //   HeapLabReplay      the replay loop, allocator back ends, bench and reports
+//   HeapLabSnapshot    heap snapshots: model, file format, dominators, inspect, V8 export
 //   HeapLabRecorder    LD_PRELOAD library (C) that records any Linux program's heap calls
 //   heaplab            the thin command-line front end (swift-argument-parser)
 import PackageDescription
@@ -44,10 +45,11 @@ let package = Package(
             dependencies: ["HeapLabAllocator", "HeapLabTrace"],
             swiftSettings: swiftSettings),
         .target(name: "HeapLabRecorder"),
+        .target(name: "HeapLabSnapshot", dependencies: ["HeapLabTrace"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "heaplab",
             dependencies: [
-                "HeapLabAllocator", "HeapLabTrace", "HeapLabImport", "HeapLabGen", "HeapLabReplay",
+                "HeapLabAllocator", "HeapLabTrace", "HeapLabImport", "HeapLabGen", "HeapLabReplay", "HeapLabSnapshot",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -59,6 +61,7 @@ let package = Package(
             name: "HeapLabReplayTests",
             dependencies: ["HeapLabReplay", "HeapLabTrace", "HeapLabAllocator", "HeapLabGen"],
             swiftSettings: swiftSettings),
+        .testTarget(name: "HeapLabSnapshotTests", dependencies: ["HeapLabSnapshot", "HeapLabAllocator", "HeapLabTrace"], swiftSettings: swiftSettings),
         .testTarget(name: "HeapLabCLITests", dependencies: ["heaplab"], swiftSettings: swiftSettings),
     ]
 )

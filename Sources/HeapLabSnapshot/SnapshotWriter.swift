@@ -1,0 +1,307 @@
+// Writes snapshot files (docs/snapshot-format.md) as a stream, atomically.
+//
+// `SnapshotWriter` is the frame layer: `begin(section)`, then varints, strings and raw words,
+// then `end()`. Payload bytes gather in one buffer of `SnapshotFormat.writerFramePayload`
+// (1 MiB) plus slack; when it fills, a frame (tag, length, payload, CRC-32) goes to the
+// output and the section goes on in the next frame, so a snapshot of any size is written with
+// 1 MiB of buffer and never held whole in memory. Output goes through AtomicOutputFile: a
+// temporary name, renamed over the destination only by `finish()`; a writer dropped without
+// `finish()` leaves nothing behind.
+//
+// `HeapSnapshot.write(to:)` streams every section of a model through one writer. Hot path:
+// `varint` checks the fill level once (the slack holds any one varint) and stores bytes
+// through a raw pointer.
+
+public import HeapLabTrace
+
+public final class SnapshotWriter {
+    let out: AtomicOutputFile
+    /// Frame under construction: 5 header bytes, then payload.
+    let frame: UnsafeMutablePointer<UInt8>
+    var fill = 0
+    var tag: UInt8 = 0
+    var framesInSection = 0
+    var open = false
+    /// Bytes handed to the output so far (header and frames).
+    public private(set) var bytesWritten = 0
+    public private(set) var frames = 0
+    static let slack = 64
+
+    /// Creates `path`'s temporary file and writes the file header.
+    public init(path: String) throws(InputError) {
+        out = try AtomicOutputFile(path: path)
+        frame = .allocate(capacity: SnapshotFormat.frameHeaderBytes + SnapshotFormat.writerFramePayload + Self.slack)
+        var header = SnapshotFormat.magic
+        var v = SnapshotFormat.version.littleEndian
+        withUnsafeBytes(of: &v) { header.append(contentsOf: $0) }
+        try out.write(header)
+        bytesWritten = header.count
+    }
+
+    deinit {
+        frame.deallocate()
+        // AtomicOutputFile removes its temporary file unless committed.
+    }
+
+    public func begin(_ section: SnapshotSection) {
+        precondition(!open, "section \(tag) still open")
+        tag = section.rawValue
+        fill = 0
+        framesInSection = 0
+        open = true
+    }
+
+    /// Closes the section (emits its last frame; an empty section still gets one frame).
+    public func end() throws(InputError) {
+        precondition(open)
+        if fill > 0 || framesInSection == 0 { try emitFrame() }
+        open = false
+    }
+
+    @inline(__always)
+    public func varint(_ value: UInt64) throws(InputError) {
+        if fill >= SnapshotFormat.writerFramePayload { try emitFrame() }
+        var v = value
+        var p = frame + SnapshotFormat.frameHeaderBytes + fill
+        while v >= 0x80 {
+            p.pointee = UInt8(truncatingIfNeeded: v) | 0x80
+            p += 1
+            v >>= 7
+        }
+        p.pointee = UInt8(truncatingIfNeeded: v)
+        fill = p - frame - SnapshotFormat.frameHeaderBytes + 1
+    }
+
+    @inline(__always)
+    public func varint(_ value: Int) throws(InputError) {
+        precondition(value >= 0)
+        try varint(UInt64(value))
+    }
+
+    /// A signed value, zigzag-encoded.
+    public func signed(_ value: Int64) throws(InputError) {
+        try varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    public func bytes(_ raw: UnsafeRawBufferPointer) throws(InputError) {
+        var done = 0
+        while done < raw.count {
+            if fill >= SnapshotFormat.writerFramePayload { try emitFrame() }
+            let n = min(raw.count - done, SnapshotFormat.writerFramePayload - fill)
+            UnsafeMutableRawPointer(frame + SnapshotFormat.frameHeaderBytes + fill)
+                .copyMemory(from: raw.baseAddress! + done, byteCount: n)
+            fill += n
+            done += n
+        }
+    }
+
+    public func string(_ s: String) throws(InputError) {
+        var copy = s
+        let utf8 = copy.withUTF8 { Array($0) }
+        try varint(utf8.count)
+        for b in utf8 {
+            if fill >= SnapshotFormat.writerFramePayload { try emitFrame() }
+            frame[SnapshotFormat.frameHeaderBytes + fill] = b
+            fill += 1
+        }
+    }
+
+    /// 64-bit words, little-endian.
+    public func words(_ w: UnsafeBufferPointer<UInt64>) throws(InputError) {
+        #if _endian(little)
+        try bytes(UnsafeRawBufferPointer(w))
+        #else
+        for x in w { var le = x.littleEndian; try withUnsafeBytes(of: &le) { (r) throws(InputError) in try bytes(r) } }
+        #endif
+    }
+
+    func emitFrame() throws(InputError) {
+        let length = UInt32(fill)
+        frame[0] = tag
+        frame[1] = UInt8(truncatingIfNeeded: length)
+        frame[2] = UInt8(truncatingIfNeeded: length >> 8)
+        frame[3] = UInt8(truncatingIfNeeded: length >> 16)
+        frame[4] = UInt8(truncatingIfNeeded: length >> 24)
+        let total = SnapshotFormat.frameHeaderBytes + fill
+        let crc = CRC32.checksum(UnsafeRawBufferPointer(start: frame, count: total))
+        for k in 0..<4 { frame[total + k] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(k))) }
+        try out.write(UnsafeRawBufferPointer(start: frame, count: total + 4))
+        bytesWritten += total + 4
+        frames += 1
+        framesInSection += 1
+        fill = 0
+    }
+
+    /// Writes the `end` section and renames the file into place.
+    public func finish() throws(InputError) {
+        precondition(!open)
+        let before = bytesWritten
+        begin(.end)
+        try varint(before)
+        try end()
+        try out.commit()
+    }
+
+    /// Drops the temporary file.
+    public func abandon() { out.abandon() }
+}
+
+extension HeapSnapshot {
+    /// Writes the snapshot to `path` (atomically). Returns the file's size in bytes.
+    @discardableResult
+    public func write(to path: String) throws(InputError) -> Int {
+        if let problem = validate() {
+            throw InputError(file: path, location: .wholeFile, message: "refusing to write an inconsistent snapshot: \(problem)")
+        }
+        let w = try SnapshotWriter(path: path)
+        do {
+            try writeSections(w)
+            try w.finish()
+        } catch {
+            w.abandon()
+            throw error
+        }
+        return w.bytesWritten
+    }
+
+    func writeSections(_ w: SnapshotWriter) throws(InputError) {
+        w.begin(.info)
+        try w.string(info.producer)
+        try w.string(info.allocator)
+        try w.string(info.trace)
+        try w.varint(UInt64(info.record + 1))
+        try w.varint(UInt64(info.trigger.rawValue))
+        try w.varint(info.pauseNanos)
+        try w.varint(info.unixTime)
+        try w.varint(info.threads)
+        try w.varint(info.unresolvedPointers)
+        try w.varint(objectCount)
+        try w.varint(edgeCount)
+        try w.varint(spans.count)
+        try w.varint(sites.count)
+        try w.varint(roots.count)
+        try w.end()
+
+        w.begin(.sizeClasses)
+        try w.varint(sizeClasses.count)
+        for c in sizeClasses {
+            try w.varint(c.size)
+            try w.varint(c.pages)
+        }
+        try w.end()
+
+        w.begin(.layout)
+        try w.varint(arenas.count)
+        for a in arenas {
+            try w.varint(a.start)
+            try w.varint(a.bytes)
+        }
+        try w.varint(spans.count)
+        var previousEnd: UInt64 = 0
+        try allocBits.withUnsafeBufferPointer { (alloc) throws(InputError) in
+            try markBits.withUnsafeBufferPointer { (mark) throws(InputError) in
+                for s in spans {
+                    try w.varint(s.start - previousEnd)
+                    previousEnd = s.end
+                    try w.varint(UInt64(s.pages))
+                    try w.varint(UInt64(s.sizeClass))
+                    try w.varint(UInt64((s.noscan ? 1 : 0) | (s.cached ? 2 : 0) | (s.needzero ? 4 : 0)))
+                    try w.varint(UInt64(s.state))
+                    try w.varint(s.elemSize)
+                    try w.varint(UInt64(s.slots))
+                    try w.words(UnsafeBufferPointer(rebasing: alloc[s.bitsOffset..<(s.bitsOffset + s.bitWords)]))
+                    try w.words(UnsafeBufferPointer(rebasing: mark[s.bitsOffset..<(s.bitsOffset + s.bitWords)]))
+                }
+            }
+        }
+        try w.end()
+
+        w.begin(.sites)
+        try w.varint(sites.count)
+        for s in sites {
+            try w.varint(s.id)
+            try w.string(s.name)
+        }
+        try w.end()
+
+        w.begin(.objects)
+        let n = objectCount
+        try w.varint(n)
+        try address.withUnsafeBufferPointer { (addr) throws(InputError) in
+            try size.withUnsafeBufferPointer { (sz) throws(InputError) in
+                try sizeClass.withUnsafeBufferPointer { (cls) throws(InputError) in
+                    try pointerSlots.withUnsafeBufferPointer { (ptrs) throws(InputError) in
+                        try site.withUnsafeBufferPointer { (st) throws(InputError) in
+                            try traceID.withUnsafeBufferPointer { (ids) throws(InputError) in
+                                var previous: UInt64 = 0
+                                for i in 0..<n {
+                                    try w.varint(addr[i] &- previous)
+                                    previous = addr[i]
+                                    try w.varint(sz[i])
+                                    try w.varint(UInt64(cls[i]))
+                                    try w.varint(ptrs[i])
+                                    try w.varint(UInt64(st[i]))
+                                    try w.varint(ids[i])
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        try w.end()
+
+        w.begin(.edges)
+        try w.varint(edgeCount)
+        try edgeStart.withUnsafeBufferPointer { (starts) throws(InputError) in
+            try edgeSlot.withUnsafeBufferPointer { (slots) throws(InputError) in
+                try edgeTarget.withUnsafeBufferPointer { (targets) throws(InputError) in
+                    for i in 0..<n {
+                        let from = starts[i], to = starts[i + 1]
+                        try w.varint(to - from)
+                        var next: UInt32 = 0
+                        for e in from..<to {
+                            try w.varint(UInt64(slots[e] - next))
+                            next = slots[e] + 1
+                            try w.varint(UInt64(targets[e]))
+                        }
+                    }
+                }
+            }
+        }
+        try w.end()
+
+        w.begin(.roots)
+        try w.varint(roots.count)
+        for r in roots {
+            try w.varint(UInt64(r.object))
+            try w.varint(UInt64(r.thread))
+            try w.varint(UInt64(r.holds))
+        }
+        try w.end()
+
+        w.begin(.gcState)
+        try w.varint(gc.cycle)
+        try w.varint(UInt64(gc.phase.rawValue))
+        try w.varint(gc.heapGoal)
+        try w.varint(gc.heapMarked)
+        try w.varint(gc.gcPercent)
+        try w.end()
+
+        w.begin(.statistics)
+        try w.varint(statistics.count)
+        for s in statistics {
+            try w.string(s.name)
+            try w.signed(s.value)
+        }
+        try w.varint(classStatistics.count)
+        for c in classStatistics {
+            try w.varint(c.sizeClass)
+            try w.varint(c.allocations)
+            try w.varint(c.frees)
+            try w.varint(c.liveObjects)
+            try w.varint(c.spans)
+        }
+        try w.end()
+    }
+}
