@@ -22,13 +22,15 @@ extension BenchResult {
     public func table() -> String {
         var out = ""
         let b = baseline.rawValue
+        let ratioWidth = max(10, "vs \(b)".count)
+        let costWidth = max(13, "cost vs \(b)".count)
         for trace in traces {
             let p = trace.program
             out += "\(trace.path): \(Format.grouped(p.records)) records, peak live \(Format.bytes(p.peakLiveBytes)), \(p.workers) thread\(p.workers == 1 ? "" : "s"), load \(Format.seconds(trace.loadSeconds))\n"
-            let header = [("allocator", 10, false), ("time (median, min-max)", 30, false), ("vs \(b)", 10, true),
-                          ("cost vs \(b)", 13, true), ("peak heap RSS", 14, true), ("vs \(b)", 10, true),
+            let header = [("allocator", 10, false), ("time (median, min-max)", 30, false), ("vs \(b)", ratioWidth, true),
+                          ("cost vs \(b)", costWidth, true), ("peak heap RSS", 14, true), ("vs \(b)", ratioWidth, true),
                           ("ns/record", 10, true)]
-            out += "  " + header.map { Format.pad($0.0, $0.1, right: $0.2) }.joined(separator: " ") + "\n"
+            out += "  " + header.map { Format.pad($0.0, $0.1, right: $0.2) }.joined(separator: "  ") + "\n"
             for f in trace.figures(baseline: baseline) {
                 var cells: [String] = [Format.pad(f.allocator.rawValue, 10)]
                 if let error = trace.cell(f.allocator)?.error, f.wallSpread == nil {
@@ -37,12 +39,12 @@ extension BenchResult {
                 }
                 let time = f.wallSpread.map { "\(Format.seconds($0.median)) (\(Format.seconds($0.min))-\(Format.seconds($0.max)))" } ?? "-"
                 cells.append(Format.pad(time, 30))
-                cells.append(Format.pad(f.timeRatio.map { Format.fixed($0, 3) } ?? "-", 10, right: true))
-                cells.append(Format.pad(f.costRatio.map { Format.fixed($0, 3) } ?? "-", 13, right: true))
+                cells.append(Format.pad(f.timeRatio.map { Format.fixed($0, 3) } ?? "-", ratioWidth, right: true))
+                cells.append(Format.pad(f.costRatio.map { Format.fixed($0, 3) } ?? "-", costWidth, right: true))
                 cells.append(Format.pad(f.peakHeapRSSSpread.map { Format.bytes(Int($0.median)) } ?? "-", 14, right: true))
-                cells.append(Format.pad(f.rssRatio.map { Format.fixed($0, 3) } ?? "-", 10, right: true))
+                cells.append(Format.pad(f.rssRatio.map { Format.fixed($0, 3) } ?? "-", ratioWidth, right: true))
                 cells.append(Format.pad(f.nsPerRecordSpread.map { Format.fixed($0.median, 2) } ?? "-", 10, right: true))
-                out += "  " + cells.joined(separator: " ") + "\n"
+                out += "  " + cells.joined(separator: "  ") + "\n"
             }
             out += "\n"
         }

@@ -16,11 +16,9 @@ struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract: "Replay an allocation trace on one allocator and measure it.",
-        discussion: """
-            Allocators: \(AllocatorKind.allCases.map(\.rawValue).joined(separator: ", ")).
-            jemalloc, mimalloc and tcmalloc are Debian's shared libraries, preloaded into the
-            measuring child process. See docs/replay.md.
-            """)
+        discussion: "Allocators: \(AllocatorKind.allCases.map(\.rawValue).joined(separator: ", ")). "
+            + "jemalloc, mimalloc and tcmalloc are Debian's shared libraries, preloaded into the "
+            + "measuring child process. See docs/replay.md.")
 
     @Argument(help: "The trace (text or binary encoding).")
     var trace: String
