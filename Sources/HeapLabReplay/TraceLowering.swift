@@ -33,8 +33,9 @@
 // a live-bytes profile at up to 512 evenly spaced records, and per worker the bytes the
 // null allocator must map (each request rounded up to 16).
 //
-// Memory: O(live objects) in dictionaries plus, with `w`, the oracle's death table; ops are
-// streamed to the program file through 1 MiB buffers.
+// Memory: O(live objects) in hash maps plus, with `w`, the oracle's deaths from the first `w`
+// on; ops are streamed to the program file through 1 MiB buffers. A trace given as a pipe
+// is spooled to an in-memory file first, since it is read twice.
 
 public import HeapLabTrace
 #if canImport(Glibc)
@@ -60,12 +61,56 @@ public enum TraceLowering {
     /// one per trace thread; larger values are clamped to the trace's thread count).
     /// Throws `InputError` for a bad trace, `ReplayError` for system failures.
     public static func lower(path: String, workers requested: Int?, profileSamples: Int = 256) throws -> ReplayProgram {
-        let summary = try scan(path: path)
-        let threadCount = max(summary.threads.count, 1)
-        let workers = max(1, min(requested ?? threadCount, threadCount))
-        var lowerer = Lowerer(path: path, summary: summary, workers: workers,
-                              profileSamples: max(1, min(profileSamples, ReplayProgram.maxProfileSamples)))
-        return try lowerer.run()
+        // Two passes need a file that can be read twice: a pipe or FIFO is spooled first
+        // into an anonymous in-memory file, and errors still name the path given.
+        let spool = try spoolIfNotRegular(path)
+        defer { if let spool { close(spool) } }
+        let readPath = spool.map { "/proc/self/fd/\($0)" } ?? path
+        do {
+            let summary = try scan(path: readPath)
+            let threadCount = max(summary.threads.count, 1)
+            let workers = max(1, min(requested ?? threadCount, threadCount))
+            var lowerer = Lowerer(path: readPath, summary: summary, workers: workers,
+                                  profileSamples: max(1, min(profileSamples, ReplayProgram.maxProfileSamples)))
+            return try lowerer.run()
+        } catch var error as InputError {
+            error.file = path
+            throw error
+        }
+    }
+
+    /// For a path that is not a regular file (pipe, FIFO, character device): its whole
+    /// content copied into an anonymous in-memory file, whose descriptor is returned.
+    static func spoolIfNotRegular(_ path: String) throws -> Int32? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG else { return nil }
+        let input = open(path, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { return nil }   // TraceReader reports the open failure
+        defer { close(input) }
+        let fd: Int32
+        switch ReplaySystem.makeSharedFile(name: "trace-spool") {
+        case .success(let f): fd = f
+        case .failure(let e): throw ReplayError("cannot spool \(path): \(e)")
+        }
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        var offset = 0
+        while true {
+            let n = read(input, buffer, chunk)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                close(fd)
+                throw InputError(file: path, location: .wholeFile, message: "read failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            if case .failure(let e) = ReplaySystem.writeAll(fd, buffer, count: n, offset: offset) {
+                close(fd)
+                throw ReplayError("cannot spool \(path): \(e)")
+            }
+            offset += n
+        }
+        return fd
     }
 
     /// Pass 1: validation and death points (TraceValidator), record count, threads, first `w`.

@@ -54,6 +54,28 @@ struct ReplayScratch {
     }
 }
 
+extension CLIHarness {
+    /// Runs `heaplab ARGUMENTS` with its standard input a pipe fed from `file` (through
+    /// `/bin/sh -c 'cat FILE | heaplab ...'`).
+    static func run(_ arguments: [String], stdin: String?, directory: String?, environment: [String: String]?,
+                    viaPipeFrom file: String) throws -> CLIResult {
+        func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let command = "cat \(quote(file)) | \(([binaryPath] + arguments).map(quote).joined(separator: " "))"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CLIResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
 /// Where a rival's Debian library lives on this machine, if it is installed.
 func rivalLibraryInstalled(_ name: String) -> Bool {
     let files = ["jemalloc": "libjemalloc.so.2", "mimalloc": "libmimalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4"]
@@ -166,6 +188,26 @@ func rivalLibraryInstalled(_ name: String) -> Bool {
         let missing = try CLIHarness.run(["replay", s.path("nope.htrace"), "--allocator", "glibc"])
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("nope.htrace"))
+    }
+
+    @Test func traceFromAPipe() throws {
+        // The trace is read twice (scan, then lowering); a pipe is spooled first.
+        let s = ReplayScratch("replay")
+        defer { s.cleanup() }
+        let trace = s.write("t.htrace", ReplayScratch.mallocTrace(records: 1000))
+        let bad = s.write("bad.htrace", "heaplab-trace 1\nf 3\n")
+        func throughPipe(_ file: String, _ allocator: String) throws -> CLIResult {
+            // sh: `cat FILE | heaplab replay /dev/stdin ...`, so stdin really is a pipe.
+            try CLIHarness.run(["replay", "/dev/stdin", "--allocator", allocator, "--json"], stdin: nil,
+                               directory: nil, environment: nil, viaPipeFrom: file)
+        }
+        let r = try throughPipe(trace, "glibc")
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(json["records"] as? Int == 1001)
+        let b = try throughPipe(bad, "null")
+        #expect(b.status == 2)
+        #expect(b.stderr.hasPrefix("/dev/stdin:2: "))
     }
 
     @Test func unknownAllocatorIsAUsageError() throws {
