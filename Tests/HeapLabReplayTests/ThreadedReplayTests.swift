@@ -1,6 +1,8 @@
 // Multi-threaded replay: the wait scheme keeps every cross-thread dependency, checked in
-// many random interleavings symbolically and then on real threads.
+// many random interleavings symbolically and then on real threads; an allocator that runs
+// out stops the replay with its reason, and releases the threads waiting on it.
 import Testing
+import HeapLabAllocator
 @testable import HeapLabReplay
 
 @Suite struct ThreadedReplayTests {
@@ -94,3 +96,32 @@ import Testing
         #expect(m.verified)
     }
 }
+
+@Suite struct ReplayFailureTests {
+    /// HeapLab with a memory limit below one arena: the first allocation fails.
+    func limitedHeap() throws(ReplayError) -> HeapLabBackend {
+        try HeapLabBackend(configuration: HeapConfiguration(memoryLimit: 4096, onFault: .record))
+    }
+
+    @Test func exhaustedAllocatorStopsTheReplayWithTheReason() throws {
+        let trace = TempTrace(TraceBuilder.mallocTrace(records: 1000, seed: 5))
+        let program = try TraceLowering.lower(path: trace.path, workers: nil)
+        #expect {
+            _ = try ReplayRunner.run(program, makeBackend: limitedHeap)
+        } throws: { error in
+            guard let e = error as? ReplayError else { return false }
+            return e.message.contains("replay stopped at op 0 of worker 0") && e.message.contains("limit")
+        }
+    }
+
+    @Test func aFailingThreadReleasesThoseWaitingForIt() throws {
+        // Every thread waits on objects of the others; the first allocation anywhere fails.
+        let trace = TempTrace(TraceBuilder.mallocTrace(records: 5000, threads: 4, seed: 8))
+        let program = try TraceLowering.lower(path: trace.path, workers: nil)
+        #expect(program.info.waits > 0)
+        #expect(throws: ReplayError.self) {
+            _ = try ReplayRunner.run(program, makeBackend: limitedHeap)
+        }
+    }
+}
+
