@@ -265,7 +265,8 @@ public final class Heap: @unchecked Sendable {
                                     localPartial: partial, localFull: nil, pending: 0, nextReleased: nil,
                                     class8: SizeClassLookup.shared.class8,
                                     class128: SizeClassLookup.shared.class128,
-                                    stacks: stacks, stackCounts: stackCounts))
+                                    stacks: stacks, stackCounts: stackCounts,
+                                    allocMark: MCache.allocMarkPlain, gcMode: false, gcAllocatedBytes: 0))
         }
         state.pointee.lock.unlock()
         // A reused record may still carry late remote-free notices: pass them on first.

@@ -82,6 +82,20 @@ struct MCache {
     /// how many allocations it has served (2*spc+1, for statistics).
     @usableFromInline var stackCounts: UnsafeMutablePointer<UInt64>
 
+    /// How allocation records a new object in gcmarkBits: manual mode sets the bit (the
+    /// live set); GC mode sets it only while marking ("allocate black"), atomically because
+    /// mark workers set bits in the same words.
+    @usableFromInline var allocMark: UInt8
+    /// GC mode: spans go back to their mcentral when full (Go's policy), no free stacks.
+    @usableFromInline var gcMode: Bool
+    /// GC mode: bytes this cache counted as allocated (heapLive) and as allocated black.
+    @usableFromInline var gcAllocatedBytes: Int
+
+    /// Values of `allocMark`.
+    @usableFromInline static let allocMarkPlain: UInt8 = 0
+    @usableFromInline static let allocMarkNone: UInt8 = 1
+    @usableFromInline static let allocMarkAtomic: UInt8 = 2
+
     /// Objects each free stack holds at most.
     @usableFromInline static let stackDepth = 64
 
@@ -154,7 +168,7 @@ public struct ThreadCache: @unchecked Sendable {
             span.pointee.allocCache = (cache &>> UInt64(bit)) &>> 1
             span.pointee.freeindex = next
             span.pointee.allocCount &+= 1
-            span.pointee.gcmarkBits[Int(index &>> 6)] |= UInt64(1) &<< UInt64(index & 63)
+            markAllocated(span, index)
             let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(span.pointee.elemSize))!
             if zeroed && span.pointee.needzero != 0 { memset(p, 0, Int(span.pointee.elemSize)) }
             return p
@@ -165,7 +179,8 @@ public struct ThreadCache: @unchecked Sendable {
     /// Frees an object allocated by any ThreadCache of the same heap (manual mode).
     /// A pointer not from the heap, into the middle of an object, or already freed is
     /// reported (`HeapConfiguration.onFault`), never applied. (A second free of an object
-    /// still on this cache's free stack is caught in debug builds.)
+    /// still on this cache's free stack is caught in debug builds; release builds catch it
+    /// when it is the last object freed of its class.)
     @inlinable @inline(__always)
     public func free(_ p: UnsafeMutableRawPointer) {
         let addr = UInt(bitPattern: p)
@@ -179,10 +194,17 @@ public struct ThreadCache: @unchecked Sendable {
             return freeSpecial(span, addr)
         }
         if !span.isMarked(Int(index)) { return freeFault(addr, .doubleFree) }
+        let spanClass = Int(span.pointee.spanClass)
         #if HEAPLAB_DEBUG_CHECKS
-        if isStacked(addr, spanClass: Int(span.pointee.spanClass)) { return freeFault(addr, .doubleFree) }
+        if isStacked(addr, spanClass: spanClass) { return freeFault(addr, .doubleFree) }
+        #else
+        // Release builds catch the common case, a second free of the last object freed.
+        let depth = Int(truncatingIfNeeded: c.pointee.stackCounts[spanClass &* 2])
+        if depth != 0 && c.pointee.stacks[spanClass &* MCache.stackDepth &+ depth &- 1] == addr {
+            return freeFault(addr, .doubleFree)
+        }
         #endif
-        push(Int(span.pointee.spanClass), addr)
+        push(spanClass, addr)
     }
 
     /// Frees an object whose size and kind the caller knows (like jemalloc's sdallocx): the
@@ -279,6 +301,20 @@ public struct ThreadCache: @unchecked Sendable {
         freeRemote(span, addr)
     }
 
+    /// Records a newly allocated slot in gcmarkBits, as `allocMark` says.
+    @inlinable @inline(__always)
+    func markAllocated(_ span: UnsafeMutablePointer<MSpan>, _ index: UInt32) {
+        let mode = c.pointee.allocMark
+        let bit = UInt64(1) &<< UInt64(index & 63)
+        if mode == MCache.allocMarkPlain {
+            span.pointee.gcmarkBits[Int(index &>> 6)] |= bit
+        } else if mode == MCache.allocMarkAtomic {
+            UnsafeMutableRawPointer(span.pointee.gcmarkBits + Int(index &>> 6))
+                .assumingMemoryBound(to: Atomic<UInt64>.self).pointee
+                .bitwiseOr(bit, ordering: .relaxed)
+        }
+    }
+
     // MARK: Slow paths
 
     @usableFromInline @inline(never)
@@ -290,7 +326,7 @@ public struct ThreadCache: @unchecked Sendable {
             span = fresh
         } else {
             span.pointee.allocCount &+= 1
-            span.pointee.gcmarkBits[Int(index &>> 6)] |= UInt64(1) &<< UInt64(index & 63)
+            markAllocated(span, index)
             let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(span.pointee.elemSize))!
             if zeroed && span.pointee.needzero != 0 { memset(p, 0, Int(span.pointee.elemSize)) }
             return p
@@ -303,7 +339,7 @@ public struct ThreadCache: @unchecked Sendable {
         let index = span.nextFreeIndex()
         precondition(index < span.pointee.nelems, "refill returned a span with no free slot")
         span.pointee.allocCount &+= 1
-        span.pointee.gcmarkBits[Int(index &>> 6)] |= UInt64(1) &<< UInt64(index & 63)
+        markAllocated(span, index)
         let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(span.pointee.elemSize))!
         if zeroed && span.pointee.needzero != 0 { memset(p, 0, Int(span.pointee.elemSize)) }
         return p
@@ -312,6 +348,7 @@ public struct ThreadCache: @unchecked Sendable {
     /// Replaces the exhausted span of `spanClass` with one that has free slots.
     @usableFromInline
     func refill(spanClass: Int) -> UnsafeMutablePointer<MSpan>? {
+        if c.pointee.gcMode { return refillGC(spanClass: spanClass) }
         let heap = c.pointee.heap
         processPending()
         let current = c.pointee.alloc[spanClass]
@@ -517,7 +554,7 @@ public struct ThreadCache: @unchecked Sendable {
         let index = span.nextFreeIndex()
         if index < span.pointee.nelems {
             span.pointee.allocCount &+= 1
-            span.pointee.gcmarkBits[Int(index &>> 6)] |= UInt64(1) &<< UInt64(index & 63)
+            markAllocated(span, index)
             p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* 16)
         } else {
             guard let fresh = refill(spanClass: spanClass) else { return nil }

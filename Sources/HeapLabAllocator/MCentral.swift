@@ -33,6 +33,12 @@ struct MCentral {
     var pending: UInt
     var partialCount = 0
     var fullCount = 0
+    /// GC mode: Go 1.19's partial and full span sets, each twice (swept and unswept),
+    /// indexed by sweepgen/2 % 2 so that advancing sweepgen by 2 turns this cycle's swept
+    /// sets into the next cycle's unswept ones without moving a span. Index 2*set + kind
+    /// (kind 0 partial, 1 full). See Collector/Sweeping.swift.
+    var gcSets: (UnsafeMutablePointer<MSpan>?, UnsafeMutablePointer<MSpan>?,
+                 UnsafeMutablePointer<MSpan>?, UnsafeMutablePointer<MSpan>?) = (nil, nil, nil, nil)
 }
 
 extension UnsafeMutablePointer where Pointee == MCentral {

@@ -67,6 +67,8 @@ struct MHeapState {
     var flushedStats: UnsafeMutablePointer<CacheStats>
 
     @usableFromInline var fault: FaultSink
+    /// GC mode: the collector (nil in manual mode).
+    var collector: Unmanaged<Collector>? = nil
 }
 
 extension UnsafeMutablePointer where Pointee == MHeapState {
@@ -169,7 +171,7 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
 
     /// Allocates a large object: whole pages straight from the page heap, zeroed.
     @usableFromInline @inline(never)
-    func allocLarge(_ size: Int, noscan: Bool) -> UnsafeMutableRawPointer? {
+    func allocLarge(_ size: Int, noscan: Bool, markBlack: Bool = true) -> UnsafeMutableRawPointer? {
         if size > Int(pointee.reservedBytes) {
             pointee.fault.allocationFailed(.tooLarge(size: size))
             return nil
@@ -184,7 +186,8 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
         }
         span.pointee.allocCount = 1
         span.pointee.freeindex = 1
-        span.pointee.gcmarkBits[0] = 1
+        // Manual mode: the object is live. GC mode: marked only while marking (allocate black).
+        span.pointee.gcmarkBits[0] = markBlack ? 1 : 0
         pointee.largeAllocs += 1
         pointee.largeLiveBytes += npages << AllocatorConstants.pageShift
         let needzero = span.pointee.needzero != 0

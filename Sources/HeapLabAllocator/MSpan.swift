@@ -51,6 +51,12 @@ enum SpanList: UInt8 {
     case localFull = 4
     /// The mcache's current span of its class (alloc[spanClass]).
     case current = 5
+    /// GC mode: an mcentral's span sets, `gcSetBase + 2*set + kind` (kind 0: partial,
+    /// 1: full); see MCentral.gcSets.
+    case gcSet0Partial = 6
+    case gcSet0Full = 7
+    case gcSet1Partial = 8
+    case gcSet1Full = 9
 }
 
 @usableFromInline

@@ -1,0 +1,372 @@
+// The collector: concurrent tri-colour mark-and-sweep over a GC-mode Heap, after Go's
+// (runtime/mgc.go). See docs/collector.md for the whole design; this file owns the cycle.
+//
+// A cycle, as mgc.go numbers it:
+//
+//   1. Sweep termination: finish sweeping the previous cycle's spans (concurrently).
+//   2. Mark setup, world stopped (STW 1):
+//        a. phase = mark, write barrier on, every mcache allocates black (atomically);
+//        b. every mutator's roots ("stack") become grey: each will scan its own roots at its
+//           next safepoint, then it is black for the rest of the cycle;
+//        c. assist ratio computed; world restarted.
+//   3. Concurrent mark: background workers (Go's dedicated + fractional, 25% of the CPUs)
+//      drain grey objects; mutators scan their roots, shade through the write barrier and
+//      pay assist debt when they allocate. Done when every root set is scanned, the pool is
+//      empty and no worker holds work.
+//   4. Mark termination, world stopped (STW 2): flush every mutator's grey buffer and drain
+//      what is left (if much is left, restart the world and go back to 3), verify (optional),
+//      write barrier off, flush every mcache (spans back to their mcentral), sweepgen += 2,
+//      pacer: new goal and trigger. World restarted.
+//   5. Sweep: a background sweeper and allocating mutators (lazily, in mcentral) sweep every
+//      span: allocBits := gcmarkBits, fresh gcmarkBits; empty spans go back to the heap.
+//
+// `phase` is written only by the coordinator thread, with the world stopped:
+//     off  -> mark            (STW 1)
+//     mark -> markTermination (STW 2 begins)
+//     markTermination -> off  (STW 2 ends)
+// The write barrier flag follows phase (on exactly while mark or markTermination), except
+// under `disableWriteBarrierForTesting`.
+//
+// Stop-the-world is a real safepoint protocol: the coordinator raises each mutator's stop
+// flag; mutators poll it at every operation (one relaxed load), park, and count themselves
+// stopped; the coordinator proceeds when all have. Pauses are measured from the request to
+// the restart.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// How the collector runs.
+public struct GCConfiguration: Sendable {
+    /// GOGC: heap growth (percent) between cycles; nil is GOGC=off.
+    public var gogc: Int? = 100
+    /// Soft memory limit in bytes (GOMEMLIMIT semantics); nil: none.
+    public var memoryLimit: Int? = nil
+    /// Every cycle stops the world for its whole mark (gcstoptheworld=1), as a baseline.
+    public var stopTheWorld = false
+    /// After each mark, re-mark from the roots with the world stopped and fail loudly on any
+    /// reachable object the concurrent mark missed; poison swept memory.
+    public var verify = false
+    /// Test-only: no write barrier (so that a test can show `verify` catching the bug).
+    public var disableWriteBarrierForTesting = false
+    /// Logical processors (Go's GOMAXPROCS) for the worker formula; default: online CPUs.
+    public var procs: Int? = nil
+    /// Let background workers mark without their utilisation limit when they have work.
+    public var idleMarking = false
+    /// Called after every cycle (on the coordinator thread).
+    public var onCycle: (@Sendable (GCCycleRecord) -> Void)? = nil
+
+    public init() {}
+
+    /// Reads GOGC and GOMEMLIMIT from the environment, as Go does ("off", a number; a limit
+    /// with an optional B, KiB, MiB, GiB or TiB suffix).
+    public static func fromEnvironment(_ env: [String: String]) throws(GCConfigurationError) -> GCConfiguration {
+        var c = GCConfiguration()
+        if let g = env["GOGC"] { c.gogc = try parseGOGC(g) }
+        if let m = env["GOMEMLIMIT"] { c.memoryLimit = try parseMemoryLimit(m) }
+        return c
+    }
+
+    public static func parseGOGC(_ s: String) throws(GCConfigurationError) -> Int? {
+        if s == "off" { return nil }
+        guard let v = Int(s), v >= 0 else { throw GCConfigurationError("GOGC must be 'off' or a non-negative integer, not '\(s)'") }
+        return v
+    }
+
+    public static func parseMemoryLimit(_ s: String) throws(GCConfigurationError) -> Int? {
+        if s == "off" { return nil }
+        let units: [(String, Int)] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)]
+        for (suffix, scale) in units where s.hasSuffix(suffix) {
+            guard let v = Int(s.dropLast(suffix.count)), v >= 0 else { break }
+            return v.multipliedReportingOverflow(by: scale).overflow ? Int.max : v * scale
+        }
+        if let v = Int(s), v >= 0 { return v }
+        throw GCConfigurationError("memory limit must be 'off' or bytes with an optional B, KiB, MiB, GiB or TiB suffix, not '\(s)'")
+    }
+}
+
+public struct GCConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Phases (Go's gcphase).
+enum GCPhase: UInt32 {
+    case off = 0
+    case mark = 1
+    case markTermination = 2
+}
+
+/// The collector of one GC-mode heap.
+public final class Collector: @unchecked Sendable {
+    let heap: Heap
+    let configuration: GCConfiguration
+    let bits: HeapBits
+    let pool = WorkPool()
+
+    // Hot flags, read by mutators on every operation or pointer store.
+    let phaseWord = Atomic<UInt32>(GCPhase.off.rawValue)
+    let writeBarrier = Atomic<UInt32>(0)
+    let cycleNumber = Atomic<Int>(0)
+
+    // Pacing figures shared with mutators.
+    let heapLive = Atomic<Int>(0)
+    let triggerBytes = Atomic<Int>(Int.max)
+    let scanWorkDone = Atomic<Int>(0)
+    let bgScanCredit = Atomic<Int>(0)
+    let assistWorkPerByteBits = Atomic<UInt64>(0)
+    var assistWorkPerByte: Double { Double(bitPattern: assistWorkPerByteBits.load(ordering: .relaxed)) }
+
+    // Mutators and stop-the-world.
+    let mutatorLock = HeapLock()
+    var mutators: [Mutator] = []
+    let stoppedCount = Atomic<Int>(0)
+    let worldStopped = Atomic<Bool>(false)
+
+    // Coordinator, workers, sweeper.
+    let startRequested = Atomic<Bool>(false)
+    let shuttingDown = Atomic<Bool>(false)
+    let wake = Condition()
+    var threads: [pthread_t] = []
+    var workers: [MarkWorker] = []
+    let idleWorkers = Atomic<Int>(0)
+    let markDoneWake = Condition()
+
+    var pacer: Pacer
+    let statsLock = HeapLock()
+    var records: [GCCycleRecord] = []
+    let startTime: Double
+
+    // Cycle bookkeeping (coordinator only).
+    var cycleStart = 0.0
+    var triggeredAt = 0
+    var failures: [String] = []
+    /// Bytes marked by work buffers that no longer exist (unregistered mutators, STW 1).
+    var orphanBytesMarked = 0
+    /// Sweeping of the last cycle is complete.
+    let sweepDone = Atomic<Bool>(true)
+    /// Objects freed by sweeping, in total.
+    let sweptFrees = Atomic<Int>(0)
+    /// Threads in the middle of sweeping a span they took off a list.
+    let sweepersActive = Atomic<Int>(0)
+
+    /// Creates the collector for `heap`, which must have been made in GC mode
+    /// (`HeapConfiguration.gc`), and starts its background threads.
+    public init(heap: Heap, configuration: GCConfiguration) throws(HeapError) {
+        guard let bits = HeapBits(heapBase: heap.state.pointee.arenaBase, reservedBytes: Int(heap.state.pointee.reservedBytes)) else {
+            throw .metadataExhausted
+        }
+        self.heap = heap
+        self.configuration = configuration
+        self.bits = bits
+        pacer = Pacer(gogc: configuration.gogc, memoryLimit: configuration.memoryLimit ?? Int.max)
+        startTime = monotonicSeconds()
+        triggerBytes.store(pacer.trigger, ordering: .relaxed)
+        heap.state.pointee.collector = Unmanaged.passUnretained(self)
+        startThreads()
+    }
+
+    deinit { shutdown() }
+
+    /// Stops the background threads. Mutators must have been unregistered.
+    public func shutdown() {
+        if shuttingDown.exchange(true, ordering: .acquiringAndReleasing) { return }
+        wake.broadcast()
+        markDoneWake.broadcast()
+        for w in workers { w.wake.broadcast() }
+        for t in threads { pthread_join(t, nil) }
+        threads.removeAll()
+    }
+
+    var phase: GCPhase { GCPhase(rawValue: phaseWord.load(ordering: .acquiring))! }
+
+    /// Cycles completed so far, with their figures.
+    public var cycles: [GCCycleRecord] { statsLock.withLock { records } }
+
+    /// Problems `verify` found (empty when all cycles verified).
+    public var verifyFailures: [String] { statsLock.withLock { failures } }
+
+    // MARK: Mutators
+
+    /// Registers the calling thread as a mutator. Use the handle from this thread only.
+    public func registerMutator() -> Mutator {
+        let m = Mutator(collector: self, cache: heap.makeThreadCache())
+        m.cache.c.pointee.gcMode = true
+        mutatorLock.lock()
+        // A mutator joining mid-cycle starts black: its (empty) roots need no scan, and it
+        // allocates black while marking.
+        if phase != .off {
+            m.cache.c.pointee.allocMark = MCache.allocMarkAtomic
+        } else {
+            m.cache.c.pointee.allocMark = MCache.allocMarkNone
+        }
+        mutators.append(m)
+        mutatorLock.unlock()
+        return m
+    }
+
+    /// Unregisters a mutator: its roots are dropped (and shaded if marking) and its mcache
+    /// released. The thread must not use the handle again.
+    public func unregisterMutator(_ m: Mutator) {
+        m.dropAllRoots()
+        mutatorLock.lock()
+        m.flushWork()
+        orphanBytesMarked += m.work.bytesMarked
+        m.work.bytesMarked = 0
+        m.cache.flushGC()
+        orphanBytesMarked += m.cache.c.pointee.gcAllocatedBytes
+        m.cache.c.pointee.gcAllocatedBytes = 0
+        mutators.removeAll { $0 === m }
+        m.retired.store(true, ordering: .releasing)
+        mutatorLock.unlock()
+        heap.releaseThreadCache(m.cache)
+        // A stop request may be waiting for this mutator.
+        wake.broadcast()
+    }
+
+    /// Asks for a cycle now (runtime.GC without waiting).
+    public func requestCycle() {
+        startRequested.store(true, ordering: .releasing)
+        wake.broadcast()
+    }
+
+    /// Runs one full cycle and waits for it (runtime.GC). Call from a registered mutator's
+    /// thread passing its handle, so that it keeps answering safepoints while it waits.
+    public func collect(from mutator: Mutator?) {
+        let target = cycleNumber.load(ordering: .acquiring) + (phase == .off ? 1 : 2)
+        requestCycle()
+        while cycleNumber.load(ordering: .acquiring) < target {
+            mutator?.poll()
+            usleep(50)
+        }
+    }
+
+    // MARK: Stop the world
+
+    /// Stops every registered mutator at its next safepoint. Returns the time it took.
+    func stopTheWorld() {
+        mutatorLock.lock()
+        let ms = mutators
+        for m in ms { m.stopRequested.store(true, ordering: .sequentiallyConsistent) }
+        worldStopped.store(true, ordering: .sequentiallyConsistent)
+        mutatorLock.unlock()
+        // Wait until every mutator is parked (or has retired), and every background mark
+        // worker is between slices (it checks worldStopped after announcing itself busy).
+        var spins = 0
+        while true {
+            var all = true
+            for m in ms where !m.parked.load(ordering: .acquiring) && !m.retired.load(ordering: .acquiring) {
+                all = false
+                break
+            }
+            if all {
+                for w in workers where w.busy.load(ordering: .sequentiallyConsistent) { all = false; break }
+            }
+            if all { break }
+            spins += 1
+            if spins > 64 { sched_yield() }
+        }
+    }
+
+    func startTheWorld() {
+        mutatorLock.lock()
+        worldStopped.store(false, ordering: .sequentiallyConsistent)
+        for m in mutators {
+            m.stopRequested.store(false, ordering: .sequentiallyConsistent)
+            m.resume.broadcast()
+        }
+        mutatorLock.unlock()
+    }
+
+    // MARK: Threads
+
+    private func startThreads() {
+        let procs = procCount
+        let (dedicated, fractional) = Pacer.markWorkers(procs: procs)
+        // Go runs dedicated workers on whole Ps and a fractional worker on a P for
+        // fractional × procs of the time; here each is a thread with that duty cycle.
+        for _ in 0..<dedicated { workers.append(MarkWorker(collector: self, utilization: 1.0)) }
+        if fractional > 0 { workers.append(MarkWorker(collector: self, utilization: fractional * Double(procs))) }
+        if workers.isEmpty { workers.append(MarkWorker(collector: self, utilization: 1.0)) }
+        threads.append(spawnThread { [unowned self] in self.coordinatorLoop() })
+        for w in workers { threads.append(spawnThread { w.run() }) }
+        threads.append(spawnThread { [unowned self] in self.sweeperLoop() })
+    }
+
+    /// The coordinator: waits for the trigger, then runs a cycle.
+    private func coordinatorLoop() {
+        while !shuttingDown.load(ordering: .acquiring) {
+            if startRequested.exchange(false, ordering: .acquiringAndReleasing)
+                || heapLive.load(ordering: .relaxed) >= triggerBytes.load(ordering: .relaxed) {
+                runCycle()
+                continue
+            }
+            wake.wait(timeoutNanoseconds: 1_000_000)
+        }
+    }
+
+    /// Called by a mutator after growing heapLive past the trigger.
+    @inline(never)
+    func noteTrigger() {
+        if phase == .off { wake.broadcast() }
+    }
+}
+
+/// A condition variable with a timeout, for the collector's threads.
+final class Condition: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var generation = 0
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+    }
+
+    func wait(timeoutNanoseconds: Int) {
+        pthread_mutex_lock(mutex)
+        let gen = generation
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let total = Int(ts.tv_nsec) + timeoutNanoseconds
+        ts.tv_sec += total / 1_000_000_000
+        ts.tv_nsec = total % 1_000_000_000
+        while gen == generation {
+            if pthread_cond_timedwait(cond, mutex, &ts) != 0 { break }
+        }
+        pthread_mutex_unlock(mutex)
+    }
+
+    func broadcast() {
+        pthread_mutex_lock(mutex)
+        generation &+= 1
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
+    }
+}
+
+func spawnThread(_ body: @escaping () -> Void) -> pthread_t {
+    final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
+    var t = pthread_t()
+    let arg = Unmanaged.passRetained(Box(body)).toOpaque()
+    pthread_create(&t, nil, { arg in
+        Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().body()
+        return nil
+    }, arg)
+    return t
+}
+
+func sysconfProcessors() -> Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

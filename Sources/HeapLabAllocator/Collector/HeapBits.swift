@@ -1,0 +1,71 @@
+// Heap bits: which words of the heap hold pointers (Go's heap bitmap, one bit per word as in
+// Go 1.22's; Go 1.19 kept two bits per word).
+//
+// The bitmap covers the whole reservation, one bit per 8-byte word, in a NORESERVE mapping
+// (1/64 of the reservation, touched only where scan spans live: 1.6% of scan-span bytes).
+// A scan object's first `ptrs` words are pointer slots (the trace's PTRS); allocation in GC
+// mode sets their bits and clears the rest of the object's words, so the bits of a slot's
+// previous occupant never leak. The marker scans exactly the set bits of an object.
+// Noscan spans are never scanned and their bits are never read.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+struct HeapBits {
+    let base: UInt
+    let words: UnsafeMutablePointer<UInt64>
+    let bytes: Int
+
+    init?(heapBase: UInt, reservedBytes: Int) {
+        bytes = reservedBytes / 64
+        guard case .success(let p) = OSMemory.mapFresh(bytes) else { return nil }
+        base = heapBase
+        words = p.bindMemory(to: UInt64.self, capacity: bytes / 8)
+    }
+
+    /// Marks words [0, ptrs) of the object at `addr` as pointers and [ptrs, sizeWords) not.
+    @inline(__always)
+    func setObject(_ addr: UInt, ptrs: Int, sizeWords: Int) {
+        let first = Int((addr &- base) &>> 3)
+        setRange(first, count: ptrs, value: true)
+        setRange(first + ptrs, count: sizeWords - ptrs, value: false)
+    }
+
+    @inline(__always)
+    private func setRange(_ first: Int, count: Int, value: Bool) {
+        var bit = first
+        let end = first + count
+        while bit < end {
+            let inWord = bit & 63
+            let n = min(64 - inWord, end - bit)
+            let mask: UInt64 = (n == 64 ? ~0 : ((UInt64(1) << UInt64(n)) - 1)) << UInt64(inWord)
+            // Mark workers read these words concurrently; writes are atomic per word. Two
+            // objects never share bits, and only the allocating thread writes an object's.
+            let word = UnsafeMutableRawPointer(words + (bit >> 6)).assumingMemoryBound(to: Atomic<UInt64>.self)
+            if value { word.pointee.bitwiseOr(mask, ordering: .relaxed) } else { word.pointee.bitwiseAnd(~mask, ordering: .relaxed) }
+            bit += n
+        }
+    }
+
+    /// Calls `body` with the address of each pointer word of [addr, addr + sizeWords*8).
+    @inline(__always)
+    func forEachPointerWord(_ addr: UInt, sizeWords: Int, _ body: (UInt) -> Void) {
+        var bit = Int((addr &- base) &>> 3)
+        let end = bit + sizeWords
+        while bit < end {
+            let inWord = bit & 63
+            let n = min(64 - inWord, end - bit)
+            var w = UnsafeMutableRawPointer(words + (bit >> 6)).assumingMemoryBound(to: Atomic<UInt64>.self)
+                .pointee.load(ordering: .relaxed) >> UInt64(inWord)
+            if n < 64 { w &= (UInt64(1) << UInt64(n)) - 1 }
+            while w != 0 {
+                let i = w.trailingZeroBitCount
+                body(base &+ UInt(bit + i) &<< 3)
+                w &= w &- 1
+            }
+            bit += n
+        }
+    }
+}

@@ -1,0 +1,319 @@
+// Marking: greying objects, scanning them, the background mark workers, and the cycle's
+// two stop-the-world phases (Go's mgcmark.go, mgc.go gcStart/gcMarkDone/gcMarkTermination).
+//
+// Colours: white = mark bit clear; grey = mark bit set and the object on some GCWork or in
+// the pool; black = mark bit set and scanned (or noscan, or allocated during mark).
+// Invariant during mark (with the barrier): no black object points to a white object that is
+// not also reachable from a grey object or an unscanned root set.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+extension Collector {
+    /// Greys the object containing `addr` (any interior pointer): sets its mark bit and, if
+    /// it has pointers and was white, queues it on `work`.
+    @inline(__always)
+    func greyObject(_ addr: UInt, _ work: GCWork) {
+        guard let span = heap.state.spanOf(addr), span.pointee.state == SpanState.inUse.rawValue else { return }
+        let large = span.pointee.divMul == 0
+        let index = large ? 0 : Int(span.objectIndex(ofOffset: addr &- span.pointee.startAddr))
+        if index >= Int(span.pointee.nelems) { return }
+        // A free slot is not an object (Go's isFree): nothing valid points at it.
+        if index >= Int(span.pointee.freeindex)
+            && span.pointee.allocBits[index >> 6] & (UInt64(1) << UInt64(index & 63)) == 0 { return }
+        let bit = UInt64(1) << UInt64(index & 63)
+        let word = UnsafeMutableRawPointer(span.pointee.gcmarkBits + (index >> 6)).assumingMemoryBound(to: Atomic<UInt64>.self)
+        if word.pointee.load(ordering: .relaxed) & bit != 0 { return }
+        if word.pointee.bitwiseOr(bit, ordering: .relaxed).oldValue & bit != 0 { return }
+        let size = large ? Int(span.pointee.npages) << AllocatorConstants.pageShift : Int(span.pointee.elemSize)
+        work.bytesMarked += size
+        if !span.pointee.noscan {
+            work.push(span.pointee.startAddr &+ UInt(index) &* UInt(large ? 0 : Int(span.pointee.elemSize)))
+        }
+    }
+
+    /// Scans a grey object: greys everything its pointer slots point to. Returns the bytes
+    /// scanned (Go's scan work).
+    @inline(__always)
+    func scanObject(_ base: UInt, _ work: GCWork) -> Int {
+        guard let span = heap.state.spanOf(base) else { return 0 }
+        let size = span.pointee.divMul == 0 ? Int(span.pointee.npages) << AllocatorConstants.pageShift : Int(span.pointee.elemSize)
+        let heapBase = heap.state.pointee.arenaBase
+        let reserved = heap.state.pointee.reservedBytes
+        bits.forEachPointerWord(base, sizeWords: size >> 3) { wordAddress in
+            let value = UnsafeRawPointer(bitPattern: wordAddress)!.assumingMemoryBound(to: Atomic<UInt>.self)
+                .pointee.load(ordering: .relaxed)
+            if value &- heapBase < reserved { greyObject(value, work) }
+        }
+        return size
+    }
+
+    /// Scans grey objects from `work` (and the pool) until `budget` bytes are scanned or no
+    /// work is left. Returns the scan work done.
+    func drain(_ work: GCWork, budget: Int) -> Int {
+        var done = 0
+        while done < budget, let object = work.pop() {
+            done += scanObject(object, work)
+        }
+        work.scanWork += done
+        scanWorkDone.add(done, ordering: .relaxed)
+        return done
+    }
+
+    /// Drops a hold recorded in some other mutator's roots (a hold passed between threads).
+    func dropFromAnyMutator(_ object: UInt) {
+        mutatorLock.lock()
+        let ms = mutators
+        mutatorLock.unlock()
+        for m in ms where m.roots.remove(object) { return }
+    }
+
+    // MARK: The cycle
+
+    func runCycle() {
+        let cycle = cycleNumber.load(ordering: .relaxed) + 1
+        var record = GCCycleRecord(cycle: cycle)
+        record.start = monotonicSeconds() - startTime
+        let cpuStart = processCPUSeconds()
+        record.heapAtStart = heapLive.load(ordering: .relaxed)
+        record.goal = pacer.goal
+        triggeredAt = heapLive.load(ordering: .relaxed)
+
+        // 1. Sweep termination: finish the previous cycle's sweeping.
+        finishSweep()
+
+        // 2. Mark setup, world stopped.
+        let stw1Start = monotonicSeconds()
+        let stw1CPU = threadCPUSeconds()
+        stopTheWorld()
+        scanWorkDone.store(0, ordering: .relaxed)
+        bgScanCredit.store(0, ordering: .relaxed)
+        mutatorLock.lock()
+        let ms = mutators
+        mutatorLock.unlock()
+        let coordinatorWork = GCWork(pool: pool)
+        var stackBytes = 0
+        for m in ms {
+            let c = m.cache.c
+            c.pointee.allocMark = MCache.allocMarkAtomic
+            // Slots of the currently cached spans will be allocated black.
+            c.pointee.gcAllocatedBytes = 0
+            for spc in 0..<AllocatorConstants.numSpanClasses where c.pointee.alloc[spc] != heap.state.pointee.emptySpan {
+                let span = c.pointee.alloc[spc]
+                c.pointee.gcAllocatedBytes += span.unallocatedSlots() * Int(span.pointee.elemSize)
+            }
+            // The current tiny block may receive new objects: grey it (Go's gcMarkTinyAllocs).
+            if c.pointee.tiny != 0 { greyObject(c.pointee.tiny, coordinatorWork) }
+            m.hot.pointee.stackGrey = true
+            m.hot.pointee.assistBalance = 0
+            m.scanRequested.store(true, ordering: .releasing)
+            stackBytes += m.roots.size * 8
+        }
+        pacer.stackScan = stackBytes
+        assistWorkPerByteBits.store(pacer.assistWorkPerByte(heapLive: heapLive.load(ordering: .relaxed),
+                                                            scanWorkDone: 0, heapScanNow: heapLive.load(ordering: .relaxed)).bitPattern,
+                                    ordering: .relaxed)
+        phaseWord.store(GCPhase.mark.rawValue, ordering: .sequentiallyConsistent)
+        if !configuration.disableWriteBarrierForTesting {
+            writeBarrier.store(1, ordering: .sequentiallyConsistent)
+        }
+        coordinatorWork.flush()
+        orphanBytesMarked += coordinatorWork.bytesMarked
+        coordinatorWork.bytesMarked = 0
+        if configuration.stopTheWorld {
+            // gcstoptheworld=1: mark everything with the world stopped.
+            for m in ms { m.scanRoots() }
+            _ = drain(coordinatorWork, budget: Int.max)
+            record.stw1 = monotonicSeconds() - stw1Start
+            record.concurrent = 0
+            markTermination(record: &record, cpuStart: cpuStart, stw1CPU: threadCPUSeconds() - stw1CPU, stopped: true)
+            return
+        }
+        startTheWorld()
+        record.stw1 = monotonicSeconds() - stw1Start
+        let stw1CPUTime = threadCPUSeconds() - stw1CPU
+        for w in workers { w.wake.broadcast() }
+
+        // 3. Concurrent mark, until no work is left anywhere.
+        let markStart = monotonicSeconds()
+        var attempts = 0
+        while !shuttingDown.load(ordering: .acquiring) {
+            if markLooksDone(ms) {
+                attempts += 1
+                record.concurrent = monotonicSeconds() - markStart
+                // 4. Mark termination, world stopped.
+                if markTermination(record: &record, cpuStart: cpuStart, stw1CPU: stw1CPUTime, stopped: false, attempt: attempts) {
+                    return
+                }
+                continue
+            }
+            // Refresh the assist ratio as the cycle progresses (Go's revise).
+            let ratio = pacer.assistWorkPerByte(heapLive: heapLive.load(ordering: .relaxed),
+                                                scanWorkDone: scanWorkDone.load(ordering: .relaxed),
+                                                heapScanNow: heapLive.load(ordering: .relaxed))
+            assistWorkPerByteBits.store(ratio.bitPattern, ordering: .relaxed)
+            markDoneWake.wait(timeoutNanoseconds: 100_000)
+        }
+    }
+
+    /// Every root set scanned, the pool empty, every worker idle.
+    private func markLooksDone(_ ms: [Mutator]) -> Bool {
+        for m in ms where m.scanRequested.load(ordering: .acquiring) && !m.retired.load(ordering: .acquiring) { return false }
+        if !pool.isEmpty { return false }
+        for w in workers where w.busy.load(ordering: .acquiring) { return false }
+        return pool.isEmpty
+    }
+
+    /// Mark termination with the world stopped. Returns false (world restarted, marking
+    /// continues) if flushing the mutators' buffers turned up more than a little work.
+    @discardableResult
+    func markTermination(record: inout GCCycleRecord, cpuStart: Double, stw1CPU: Double, stopped: Bool, attempt: Int = 1) -> Bool {
+        let start = monotonicSeconds()
+        let cpu = threadCPUSeconds()
+        if !stopped { stopTheWorld() }
+        mutatorLock.lock()
+        let ms = mutators
+        mutatorLock.unlock()
+        let termWork = GCWork(pool: pool)
+        for m in ms {
+            if m.scanRequested.load(ordering: .acquiring) { m.scanRoots() }
+            m.flushWork()
+        }
+        // Go restarts the world when mark termination finds work (gcMarkDone); after a few
+        // tries, it finishes with the world stopped.
+        if !pool.isEmpty && attempt < 4 && !configuration.stopTheWorld {
+            startTheWorld()
+            record.stw2 += monotonicSeconds() - start
+            for w in workers { w.wake.broadcast() }
+            return false
+        }
+        phaseWord.store(GCPhase.markTermination.rawValue, ordering: .sequentiallyConsistent)
+        _ = drain(termWork, budget: Int.max)
+
+        if configuration.verify { verifyMark(ms) }
+
+        writeBarrier.store(0, ordering: .sequentiallyConsistent)
+        phaseWord.store(GCPhase.off.rawValue, ordering: .sequentiallyConsistent)
+        // Bytes marked: what the markers marked, plus what mutators allocated black.
+        var marked = termWork.bytesMarked
+        termWork.bytesMarked = 0
+        for w in workers { marked += w.work.bytesMarked; w.work.bytesMarked = 0 }
+        var assistNs = 0, assists = 0
+        for m in ms {
+            marked += m.work.bytesMarked
+            m.work.bytesMarked = 0
+            let c = m.cache.c
+            // Flush the mcache: every span back to its mcentral (swept lists of this cycle).
+            m.cache.flushGC()
+            marked += c.pointee.gcAllocatedBytes
+            c.pointee.gcAllocatedBytes = 0
+            c.pointee.allocMark = MCache.allocMarkNone
+            assistNs += m.hot.pointee.assistNanos
+            assists += m.hot.pointee.assists
+            m.hot.pointee.assistNanos = 0
+            m.hot.pointee.assists = 0
+            m.hot.pointee.stackGrey = false
+        }
+        marked += orphanBytesMarked
+        orphanBytesMarked = 0
+        // Every span is now unswept (Go: sweepgen += 2 flips the swept/unswept sets).
+        heap.state.pointee.lock.lock()
+        heap.state.pointee.sweepgen &+= 2
+        heap.state.pointee.lock.unlock()
+        sweepDone.store(false, ordering: .releasing)
+
+        let heapLiveEnd = heapLive.load(ordering: .relaxed)
+        let scanWork = scanWorkDone.load(ordering: .relaxed)
+        let markTime = max(record.concurrent, 1e-9)
+        let workerUtil = min(1.0, workerCPUSeconds() / max(markTime, 1e-9) / Double(max(procCount, 1)))
+        let stats = heap.statistics()
+        pacer.endCycle(heapLiveAtEnd: heapLiveEnd, triggeredAt: triggeredAt, scanWork: scanWork,
+                       utilization: max(workerUtil, Pacer.backgroundUtilization), idleUtilization: 0,
+                       bytesMarked: marked, heapScan: scanWork, stackScan: pacer.stackScan,
+                       overhead: stats.metadataBytes + stats.heapIdle - stats.heapReleased)
+        heapLive.store(marked, ordering: .relaxed)
+        triggerBytes.store(pacer.trigger, ordering: .relaxed)
+
+        record.heapAtMarkEnd = heapLiveEnd
+        record.heapMarked = marked
+        record.nextGoal = pacer.goal
+        record.procs = procCount
+        record.assistSeconds = Double(assistNs) * 1e-9
+        record.assists = assists
+        record.backgroundCPUSeconds = workerCPUSeconds()
+        resetWorkerCPU()
+        record.stw1CPU = stw1CPU
+        cycleNumber.add(1, ordering: .releasing)
+        startTheWorld()
+        record.stw2 += monotonicSeconds() - start
+        record.stw2CPU = threadCPUSeconds() - cpu
+        record.cpuTotalSinceStart = processCPUSeconds()
+        record.gcCPUSinceStart = accumulatedGCCPU(adding: record)
+        statsLock.withLock { records.append(record) }
+        configuration.onCycle?(record)
+        return true
+    }
+}
+
+/// A background mark worker (Go's gcBgMarkWorker): dedicated (utilisation 1) or fractional
+/// (marks for slices and sleeps so that it uses `utilization` of one CPU).
+final class MarkWorker: @unchecked Sendable {
+    unowned(unsafe) let collector: Collector
+    let utilization: Double
+    let work: GCWork
+    let wake = Condition()
+    let busy = Atomic<Bool>(false)
+    let cpuNanos = Atomic<Int>(0)
+    static let sliceSeconds = 0.001
+
+    init(collector: Collector, utilization: Double) {
+        self.collector = collector
+        self.utilization = min(utilization, 1.0)
+        work = GCWork(pool: collector.pool)
+    }
+
+    func run() {
+        while !collector.shuttingDown.load(ordering: .acquiring) {
+            if collector.phaseWord.load(ordering: .acquiring) != GCPhase.mark.rawValue
+                || collector.worldStopped.load(ordering: .acquiring)
+                || (collector.pool.isEmpty && work.count == 0) {
+                wake.wait(timeoutNanoseconds: 200_000)
+                continue
+            }
+            busy.store(true, ordering: .sequentiallyConsistent)
+            if collector.worldStopped.load(ordering: .sequentiallyConsistent) {
+                busy.store(false, ordering: .sequentiallyConsistent)
+                continue
+            }
+            let start = monotonicSeconds()
+            let cpu0 = threadCPUSeconds()
+            var scanned = 0
+            while monotonicSeconds() - start < Self.sliceSeconds {
+                if collector.worldStopped.load(ordering: .relaxed) { break }
+                let done = collector.drain(work, budget: 64 << 10)
+                if done == 0 { break }
+                scanned += done
+            }
+            collector.bgScanCredit.add(scanned, ordering: .relaxed)
+            // Leave nothing in the local buffer between slices, so that termination and the
+            // stop-the-world drain see all remaining work in the pool.
+            work.flush()
+            busy.store(false, ordering: .sequentiallyConsistent)
+            cpuNanos.add(Int((threadCPUSeconds() - cpu0) * 1e9), ordering: .relaxed)
+            collector.markDoneWake.broadcast()
+            if utilization < 1 && !collector.configuration.idleMarking {
+                let elapsed = monotonicSeconds() - start
+                let rest = elapsed * (1 - utilization) / utilization
+                if rest > 0 { usleep(UInt32(min(rest, 0.01) * 1e6)) }
+            }
+        }
+    }
+}
+
+func processCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

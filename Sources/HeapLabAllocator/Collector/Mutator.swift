@@ -1,0 +1,338 @@
+// A mutator thread's view of the collector: allocation with assists, the write barrier, its
+// roots (the trace's holds: this thread's "stack"), and safepoints.
+//
+// Write barrier (Go's hybrid barrier, runtime/mbarrier.go; proposal 17503 "Eliminate STW
+// stack re-scanning"):
+//
+//     writePointer(slot, ptr):
+//         shade(*slot)                 // Yuasa: the overwritten pointer
+//         if current stack is grey:
+//             shade(ptr)               // Dijkstra: the installed pointer
+//         *slot = ptr
+//
+// - shading the old value keeps every object reachable at mark start reachable by the
+//   marker, even when the mutator cuts its last heap path;
+// - shading the new value while this thread's roots are unscanned covers a pointer moved
+//   from the unscanned roots into the heap behind the marker;
+// - once the roots are scanned (black), a thread can only obtain pointers from the heap
+//   (protected by the Yuasa half), from its black roots, or from new objects (allocated
+//   black), so its roots never need rescanning.
+// Roots here are explicit tables that other threads can also change (a hold taken on one
+// thread may be dropped on another), so while marking every hold taken or dropped shades its
+// object too: a root removal is a pointer deletion (Yuasa), a root addition an insertion.
+// When not marking the barrier is one relaxed load and a predictable branch.
+//
+// Safepoints: `poll()` is one relaxed load of two flags (stop requested, roots to scan). A
+// mutator parks at a stop request until the collector restarts the world, and scans its own
+// roots at the first poll after mark setup (Go scans a goroutine's stack when it stops it).
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+public final class Mutator: @unchecked Sendable {
+    unowned(unsafe) let collector: Collector
+    /// This thread's mcache (GC mode).
+    public let cache: ThreadCache
+    let stopRequested = Atomic<Bool>(false)
+    let scanRequested = Atomic<Bool>(false)
+    let parked = Atomic<Bool>(false)
+    let retired = Atomic<Bool>(false)
+    let resume = Condition()
+    let work: GCWork
+    /// Mutable per-thread state in plain memory (read on the allocation and barrier paths).
+    let hot: UnsafeMutablePointer<MutatorHot>
+    let roots = RootTable()
+
+    struct MutatorHot {
+        /// Bytes this mutator may still allocate during mark before it must assist.
+        var assistBalance: Int = 0
+        /// Its roots are not scanned yet this cycle (Go: the stack is grey).
+        var stackGrey: Bool = false
+        var assistNanos: Int = 0
+        var assists: Int = 0
+    }
+
+    init(collector: Collector, cache: ThreadCache) {
+        self.collector = collector
+        self.cache = cache
+        work = GCWork(pool: collector.pool)
+        hot = .allocate(capacity: 1)
+        hot.initialize(to: MutatorHot())
+    }
+
+    deinit { hot.deallocate() }
+
+    // MARK: Allocation
+
+    /// Allocates a zeroed object whose first `pointerSlots` words hold pointers (0: noscan,
+    /// never scanned; under 16 bytes it is a tiny object). Pays assist debt while marking.
+    /// Returns nil when the heap cannot grow.
+    @inline(__always)
+    public func allocate(size: Int, pointerSlots: Int) -> UnsafeMutableRawPointer? {
+        if collector.phaseWord.load(ordering: .relaxed) != 0 {
+            hot.pointee.assistBalance &-= size
+            if hot.pointee.assistBalance < 0 { assist() }
+        }
+        let noscan = pointerSlots == 0
+        let p: UnsafeMutableRawPointer
+        if size > AllocatorConstants.maxSmallSize {
+            guard let q = allocateLarge(size, noscan: noscan) else { return nil }
+            p = q
+        } else {
+            guard let q = cache.allocate(size: size, noscan: noscan, zeroed: true) else { return nil }
+            p = q
+        }
+        if !noscan {
+            let objectSize = size > AllocatorConstants.maxSmallSize
+                ? (size + AllocatorConstants.pageSize - 1) & ~(AllocatorConstants.pageSize - 1)
+                : Int(SizeClassLookup.shared.sizes[Int(cache.c.pointee.sizeClassOf(size))])
+            collector.bits.setObject(UInt(bitPattern: p), ptrs: pointerSlots, sizeWords: objectSize >> 3)
+        }
+        return p
+    }
+
+    @inline(never)
+    func allocateLarge(_ size: Int, noscan: Bool) -> UnsafeMutableRawPointer? {
+        let marking = collector.phaseWord.load(ordering: .acquiring) != 0
+        guard let p = collector.heap.state.allocLarge(size, noscan: noscan, markBlack: marking) else { return nil }
+        let bytes = (size + AllocatorConstants.pageSize - 1) & ~(AllocatorConstants.pageSize - 1)
+        let live = collector.heapLive.add(bytes, ordering: .relaxed).newValue
+        if marking { cache.c.pointee.gcAllocatedBytes += bytes }
+        if live >= collector.triggerBytes.load(ordering: .relaxed) { collector.noteTrigger() }
+        return p
+    }
+
+    // MARK: Write barrier
+
+    /// Stores `value` (nil: 0) in pointer slot `slot` of `object`, through the write barrier.
+    @inline(__always)
+    public func writePointer(_ object: UnsafeMutableRawPointer, slot: Int, _ value: UnsafeMutableRawPointer?) {
+        let slotAddress = object + slot &* 8
+        if collector.writeBarrier.load(ordering: .relaxed) != 0 {
+            barrier(slotAddress, value)
+        }
+        slotAddress.assumingMemoryBound(to: Atomic<UInt>.self).pointee
+            .store(UInt(bitPattern: value), ordering: .relaxed)
+    }
+
+    /// Reads pointer slot `slot` of `object`.
+    @inline(__always)
+    public func readPointer(_ object: UnsafeMutableRawPointer, slot: Int) -> UnsafeMutableRawPointer? {
+        UnsafeMutableRawPointer(bitPattern: (object + slot &* 8).assumingMemoryBound(to: Atomic<UInt>.self).pointee
+            .load(ordering: .relaxed))
+    }
+
+    @inline(never)
+    func barrier(_ slotAddress: UnsafeMutableRawPointer, _ value: UnsafeMutableRawPointer?) {
+        let old = slotAddress.assumingMemoryBound(to: Atomic<UInt>.self).pointee.load(ordering: .relaxed)
+        if old != 0 { collector.greyObject(old, work) }
+        if hot.pointee.stackGrey, let value { collector.greyObject(UInt(bitPattern: value), work) }
+    }
+
+    // MARK: Roots
+
+    /// Takes one hold on `object` (the trace's `a` and `h`): it is a root of this thread.
+    @inline(__always)
+    public func hold(_ object: UnsafeMutableRawPointer) {
+        roots.add(UInt(bitPattern: object))
+        if collector.writeBarrier.load(ordering: .relaxed) != 0 { collector.greyObject(UInt(bitPattern: object), work) }
+    }
+
+    /// Drops one hold on `object` (the trace's `f`), taken by this thread or by `holder`.
+    @inline(__always)
+    public func drop(_ object: UnsafeMutableRawPointer, heldBy holder: Mutator? = nil) {
+        let table = holder?.roots ?? roots
+        if !table.remove(UInt(bitPattern: object)), holder == nil {
+            // Not ours: the caller should say whose; search the others.
+            collector.dropFromAnyMutator(UInt(bitPattern: object))
+        }
+        if collector.writeBarrier.load(ordering: .relaxed) != 0 { collector.greyObject(UInt(bitPattern: object), work) }
+    }
+
+    /// Whether this thread holds `object`.
+    public func holds(_ object: UnsafeRawPointer) -> Bool { roots.count(of: UInt(bitPattern: object)) > 0 }
+
+    func dropAllRoots() {
+        let marking = collector.writeBarrier.load(ordering: .relaxed) != 0
+        roots.forEach { object, _ in if marking { collector.greyObject(object, work) } }
+        roots.removeAll()
+    }
+
+    /// Scans this thread's roots (its stack) and blackens them.
+    func scanRoots() {
+        roots.forEach { object, _ in collector.greyObject(object, work) }
+        hot.pointee.stackGrey = false
+        scanRequested.store(false, ordering: .releasing)
+        work.flush()
+    }
+
+    // MARK: Safepoints
+
+    /// A safepoint: call between operations. Parks if the collector is stopping the world;
+    /// scans this thread's roots if the collector asked.
+    @inline(__always)
+    public func poll() {
+        if stopRequested.load(ordering: .relaxed) || scanRequested.load(ordering: .relaxed) {
+            pollSlow()
+        }
+    }
+
+    @inline(never)
+    func pollSlow() {
+        if scanRequested.load(ordering: .acquiring) && !stopRequested.load(ordering: .acquiring) {
+            scanRoots()
+        }
+        if stopRequested.load(ordering: .acquiring) {
+            work.flush()
+            parked.store(true, ordering: .sequentiallyConsistent)
+            while stopRequested.load(ordering: .acquiring) {
+                resume.wait(timeoutNanoseconds: 200_000)
+            }
+            parked.store(false, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    // MARK: Assists
+
+    /// Pays assist debt: steals background scan credit, then marks.
+    @inline(never)
+    func assist() {
+        let ratio = collector.assistWorkPerByte
+        if ratio <= 0 { hot.pointee.assistBalance = 0; return }
+        let start = monotonicSeconds()
+        var needed = Int(Double(-hot.pointee.assistBalance) * ratio) + 1
+        // Steal credit the background workers have banked.
+        var credit = collector.bgScanCredit.load(ordering: .relaxed)
+        while credit > 0 {
+            let take = min(credit, needed)
+            let (done, seen) = collector.bgScanCredit.compareExchange(expected: credit, desired: credit - take, ordering: .relaxed)
+            if done { needed -= take; break }
+            credit = seen
+        }
+        if needed > 0 {
+            // Do the work ourselves, plus Go's over-assist margin (gcOverAssistWork, 64 KiB).
+            let target = needed + 64 << 10
+            let done = collector.drain(work, budget: target)
+            needed -= done
+            hot.pointee.assists += 1
+            hot.pointee.assistNanos += Int((monotonicSeconds() - start) * 1e9)
+        }
+        // Convert what was paid beyond the debt back into allocation credit.
+        hot.pointee.assistBalance = needed <= 0 ? Int(Double(-needed) / ratio) : 0
+    }
+
+    /// Flushes this mutator's grey buffer to the pool.
+    func flushWork() { work.flush() }
+}
+
+/// A thread's roots: object address -> hold count, open addressing with linear probing.
+/// Guarded by a lock, because a hold may be dropped from another thread.
+final class RootTable: @unchecked Sendable {
+    private let lock = HeapLock()
+    private var keys: UnsafeMutablePointer<UInt>
+    private var counts: UnsafeMutablePointer<UInt32>
+    private var capacity = 64
+    private(set) var size = 0
+
+    init() {
+        keys = .allocate(capacity: capacity)
+        keys.initialize(repeating: 0, count: capacity)
+        counts = .allocate(capacity: capacity)
+        counts.initialize(repeating: 0, count: capacity)
+    }
+
+    deinit { keys.deallocate(); counts.deallocate() }
+
+    @inline(__always) private func hash(_ k: UInt) -> Int { Int(truncatingIfNeeded: (k &>> 4) &* 0x9E37_79B9_7F4A_7C15 &>> 16) }
+
+    func add(_ k: UInt) {
+        lock.lock()
+        if (size + 1) * 4 > capacity * 3 { grow() }
+        var i = hash(k) & (capacity - 1)
+        while keys[i] != 0 && keys[i] != k { i = (i + 1) & (capacity - 1) }
+        if keys[i] == 0 { keys[i] = k; size += 1 }
+        counts[i] &+= 1
+        lock.unlock()
+    }
+
+    /// Removes one hold; false if there was none.
+    func remove(_ k: UInt) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        var i = hash(k) & (capacity - 1)
+        while keys[i] != 0 {
+            if keys[i] == k {
+                counts[i] -= 1
+                if counts[i] == 0 { deleteSlot(i) }
+                return true
+            }
+            i = (i + 1) & (capacity - 1)
+        }
+        return false
+    }
+
+    func count(of k: UInt) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        var i = hash(k) & (capacity - 1)
+        while keys[i] != 0 {
+            if keys[i] == k { return Int(counts[i]) }
+            i = (i + 1) & (capacity - 1)
+        }
+        return 0
+    }
+
+    func forEach(_ body: (UInt, Int) -> Void) {
+        lock.lock()
+        for i in 0..<capacity where keys[i] != 0 { body(keys[i], Int(counts[i])) }
+        lock.unlock()
+    }
+
+    func removeAll() {
+        lock.lock()
+        keys.update(repeating: 0, count: capacity)
+        counts.update(repeating: 0, count: capacity)
+        size = 0
+        lock.unlock()
+    }
+
+    /// Backward-shift deletion keeps probe chains intact without tombstones.
+    private func deleteSlot(_ slot: Int) {
+        var hole = slot
+        var j = slot
+        keys[hole] = 0
+        counts[hole] = 0
+        size -= 1
+        while true {
+            j = (j + 1) & (capacity - 1)
+            if keys[j] == 0 { return }
+            let home = hash(keys[j]) & (capacity - 1)
+            // Move j into the hole if its home is not in (hole, j] cyclically.
+            let inRange = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
+            if !inRange {
+                keys[hole] = keys[j]; counts[hole] = counts[j]
+                keys[j] = 0; counts[j] = 0
+                hole = j
+            }
+        }
+    }
+
+    private func grow() {
+        let oldKeys = keys, oldCounts = counts, oldCapacity = capacity
+        capacity *= 2
+        keys = .allocate(capacity: capacity)
+        keys.initialize(repeating: 0, count: capacity)
+        counts = .allocate(capacity: capacity)
+        counts.initialize(repeating: 0, count: capacity)
+        for i in 0..<oldCapacity where oldKeys[i] != 0 {
+            var j = hash(oldKeys[i]) & (capacity - 1)
+            while keys[j] != 0 { j = (j + 1) & (capacity - 1) }
+            keys[j] = oldKeys[i]
+            counts[j] = oldCounts[i]
+        }
+        oldKeys.deallocate()
+        oldCounts.deallocate()
+    }
+}

@@ -1,0 +1,372 @@
+import Testing
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import HeapLabAllocator
+
+func gcHeap() throws -> Heap {
+    var config = HeapConfiguration()
+    config.onFault = .record
+    config.addressSpace = 4 << 30
+    return try Heap(configuration: config)
+}
+
+@Suite struct PacerTests {
+    @Test func goalFollowsGOGCAndTheMinimumHeap() {
+        var p = Pacer(gogc: 100, memoryLimit: Int.max)
+        #expect(p.goal == 4 << 20)                  // nothing marked yet: the minimum heap
+        p.heapMarked = 10 << 20
+        p.stackScan = 1 << 20
+        p.commit(overhead: 0)
+        #expect(p.goal == (10 << 20) + (11 << 20))  // marked + (marked + stacks) × 100%
+        p.gogc = 50
+        p.commit(overhead: 0)
+        #expect(p.goal == (10 << 20) + (11 << 20) / 2)
+    }
+
+    @Test func triggerIsClampedBetween70And95PercentOfTheRunway() {
+        var p = Pacer(gogc: 100, memoryLimit: Int.max)
+        p.heapMarked = 100 << 20
+        p.lastHeapScan = 100 << 20
+        p.consMarkHistory = [0, 0, 0, 0]            // no allocation during mark: trigger late
+        p.commit(overhead: 0)
+        let distance = Double(p.goal - p.heapMarked)
+        #expect(p.trigger == p.heapMarked + Int(0.95 * distance))
+        p.consMarkHistory = [0, 0, 0, 10]           // allocation outpaces marking: trigger early
+        p.commit(overhead: 0)
+        #expect(p.trigger == p.heapMarked + Int(0.7 * distance))
+    }
+
+    @Test func memoryLimitCapsTheGoalAndGOGCOffLeavesOnlyTheLimit() {
+        var p = Pacer(gogc: 100, memoryLimit: 64 << 20)
+        p.heapMarked = 40 << 20
+        p.commit(overhead: 4 << 20)
+        #expect(p.goal == 60 << 20)
+        var off = Pacer(gogc: nil, memoryLimit: Int.max)
+        off.heapMarked = 1 << 30
+        off.commit(overhead: 0)
+        #expect(off.trigger == Int.max)
+        var offLimited = Pacer(gogc: nil, memoryLimit: 100 << 20)
+        offLimited.heapMarked = 10 << 20
+        offLimited.commit(overhead: 0)
+        #expect(offLimited.goal == 100 << 20)
+    }
+
+    @Test func markWorkersFollowGosFormula() {
+        #expect(Pacer.markWorkers(procs: 2) == (0, 0.25))
+        #expect(Pacer.markWorkers(procs: 4) == (1, 0))
+        #expect(Pacer.markWorkers(procs: 8) == (2, 0))
+        let six = Pacer.markWorkers(procs: 6)
+        #expect(six.dedicated == 1)
+        #expect(abs(six.fractionalGoal - 0.5 / 6) < 1e-12)
+    }
+
+    @Test func environmentParsing() throws {
+        #expect(try GCConfiguration.parseGOGC("off") == nil)
+        #expect(try GCConfiguration.parseGOGC("250") == 250)
+        #expect(throws: GCConfigurationError.self) { try GCConfiguration.parseGOGC("-5") }
+        #expect(try GCConfiguration.parseMemoryLimit("512MiB") == 512 << 20)
+        #expect(try GCConfiguration.parseMemoryLimit("1GiB") == 1 << 30)
+        #expect(try GCConfiguration.parseMemoryLimit("1000") == 1000)
+        #expect(throws: GCConfigurationError.self) { try GCConfiguration.parseMemoryLimit("lots") }
+        let env = try GCConfiguration.fromEnvironment(["GOGC": "off", "GOMEMLIMIT": "2GiB"])
+        #expect(env.gogc == nil && env.memoryLimit == 2 << 30)
+    }
+
+    @Test func gctraceLineHasGosShape() {
+        var r = GCCycleRecord(cycle: 3)
+        r.start = 0.123
+        r.stw1 = 0.000015
+        r.concurrent = 0.0012
+        r.stw2 = 0.00003
+        r.heapAtStart = 5 << 20
+        r.heapAtMarkEnd = 6 << 20
+        r.heapMarked = 2 << 20
+        r.goal = 8 << 20
+        r.procs = 2
+        r.cpuTotalSinceStart = 1
+        r.gcCPUSinceStart = 0.05
+        #expect(r.gctraceLine == "gc 3 @0.123s 5%: 0.015+1.2+0.030 ms clock, 0.030+0.000/0.000/0.000+0.060 ms cpu, 5->6->2 MB, 8 MB goal, 2 P")
+    }
+}
+
+/// A singly linked list node: slot 0 = next, slot 1 = payload.
+@Suite(.serialized) struct CollectorTests {
+    @Test func unreachableObjectsAreFreedAndReachableOnesKept() throws {
+        let heap = try gcHeap()
+        var config = GCConfiguration()
+        config.verify = true
+        let gc = try Collector(heap: heap, configuration: config)
+        defer { gc.shutdown() }
+        let m = gc.registerMutator()
+        // root -> n1 -> n2 -> n3; a separate garbage chain g1 -> g2.
+        let n3 = m.allocate(size: 32, pointerSlots: 2)!
+        let n2 = m.allocate(size: 32, pointerSlots: 2)!
+        let n1 = m.allocate(size: 32, pointerSlots: 2)!
+        m.writePointer(n2, slot: 0, n3)
+        m.writePointer(n1, slot: 0, n2)
+        m.hold(n1)
+        let g2 = m.allocate(size: 48, pointerSlots: 1)!
+        let g1 = m.allocate(size: 48, pointerSlots: 1)!
+        m.writePointer(g1, slot: 0, g2)
+        let big = m.allocate(size: 100_000, pointerSlots: 0)!
+        let keptBig = m.allocate(size: 100_000, pointerSlots: 0)!
+        m.writePointer(n3, slot: 1, keptBig)
+        _ = big
+        gc.collect(from: m)
+        gc.finishSweep()
+        #expect(gc.isAllocated(n1) && gc.isAllocated(n2) && gc.isAllocated(n3) && gc.isAllocated(keptBig))
+        #expect(!gc.isAllocated(g1) && !gc.isAllocated(g2))
+        #expect(!gc.isAllocated(big))
+        #expect(m.readPointer(n1, slot: 0) == n2)
+        #expect(gc.verifyFailures.isEmpty)
+        // Cut the chain: n2 and n3 (and keptBig) die.
+        m.writePointer(n1, slot: 0, nil)
+        gc.collect(from: m)
+        gc.finishSweep()
+        #expect(gc.isAllocated(n1))
+        #expect(!gc.isAllocated(n2) && !gc.isAllocated(n3) && !gc.isAllocated(keptBig))
+        let cycles = gc.cycles
+        #expect(cycles.count >= 2)
+        #expect(cycles.last!.heapMarked >= 32)
+        gc.unregisterMutator(m)
+    }
+
+    @Test func cyclesAreCollected() throws {
+        let heap = try gcHeap()
+        let gc = try Collector(heap: heap, configuration: GCConfiguration())
+        defer { gc.shutdown() }
+        let m = gc.registerMutator()
+        let a = m.allocate(size: 64, pointerSlots: 1)!
+        let b = m.allocate(size: 64, pointerSlots: 1)!
+        m.writePointer(a, slot: 0, b)
+        m.writePointer(b, slot: 0, a)
+        m.hold(a)
+        gc.collect(from: m)
+        gc.finishSweep()
+        #expect(gc.isAllocated(a) && gc.isAllocated(b))
+        m.drop(a)
+        gc.collect(from: m)
+        gc.finishSweep()
+        #expect(!gc.isAllocated(a) && !gc.isAllocated(b))
+        gc.unregisterMutator(m)
+    }
+
+    /// Several mutator threads build and cut random graphs with pointers across threads
+    /// while the collector runs constantly (GOGC=1), with verify on every cycle.
+    @Test(arguments: [(1, 2), (10, 3), (25, 2)])
+    func randomizedStressPassesVerify(gogc: Int, threads: Int) throws {
+        let heap = try gcHeap()
+        var config = GCConfiguration()
+        config.gogc = gogc
+        config.verify = true
+        let gc = try Collector(heap: heap, configuration: config)
+        defer { gc.shutdown() }
+        let stress = GraphStress(collector: gc, threads: threads, steps: 40_000, seed: UInt64(gogc * 7 + threads))
+        stress.run()
+        #expect(gc.verifyFailures.isEmpty, "\(gc.verifyFailures.first ?? "")")
+        #expect(stress.corruptions.load(ordering: .relaxed) == 0)
+        #expect(gc.cycles.count >= 1)
+        #expect(heap.faults.isEmpty)
+    }
+
+    @Test func stopTheWorldModeCollectsToo() throws {
+        let heap = try gcHeap()
+        var config = GCConfiguration()
+        config.gogc = 5
+        config.stopTheWorld = true
+        config.verify = true
+        let gc = try Collector(heap: heap, configuration: config)
+        defer { gc.shutdown() }
+        let stress = GraphStress(collector: gc, threads: 2, steps: 20_000, seed: 5)
+        stress.run()
+        #expect(gc.verifyFailures.isEmpty)
+        #expect(gc.cycles.count >= 2)
+        #expect(gc.cycles.allSatisfy { $0.concurrent == 0 })
+    }
+
+    /// Without the write barrier, hiding a white object behind a black one while cutting its
+    /// only other path loses it; verify must say so.
+    @Test func verifyCatchesABrokenWriteBarrier() throws {
+        let heap = try gcHeap()
+        var config = GCConfiguration()
+        config.gogc = 1
+        config.verify = true
+        config.disableWriteBarrierForTesting = true
+        let gc = try Collector(heap: heap, configuration: config)
+        defer { gc.shutdown() }
+        let caught = hideObjectsDuringMark(gc, seconds: 20)
+        #expect(caught, "verify never reported a missed object")
+        #expect(gc.verifyFailures.first?.contains("is reachable but was not marked; path: root of mutator") == true)
+    }
+
+    @Test func theSameWorkloadWithTheBarrierPassesVerify() throws {
+        let heap = try gcHeap()
+        var config = GCConfiguration()
+        config.gogc = 1
+        config.verify = true
+        let gc = try Collector(heap: heap, configuration: config)
+        defer { gc.shutdown() }
+        let caught = hideObjectsDuringMark(gc, seconds: 2)
+        #expect(!caught)
+        #expect(gc.verifyFailures.isEmpty)
+    }
+}
+
+/// A long chain (so that marking takes a while) whose nodes each hold a payload; while the
+/// collector marks, the mutator moves payloads from chain nodes into fresh nodes hung off an
+/// already-scanned holder object, then clears the chain's slot. Returns whether verify
+/// reported a miss within `seconds`.
+func hideObjectsDuringMark(_ gc: Collector, seconds: Double) -> Bool {
+    let m = gc.registerMutator()
+    defer { gc.unregisterMutator(m) }
+    var rng = SplitMix64(state: 99)
+    let holder = m.allocate(size: 8 * 512, pointerSlots: 512)!
+    m.hold(holder)
+    var chain: [UnsafeMutableRawPointer] = []
+    var head: UnsafeMutableRawPointer? = nil
+    for _ in 0..<60_000 {
+        let node = m.allocate(size: 32, pointerSlots: 2)!
+        m.writePointer(node, slot: 0, head)
+        m.writePointer(node, slot: 1, m.allocate(size: 16, pointerSlots: 0)!)
+        head = node
+        chain.append(node)
+    }
+    m.hold(head!)
+    let deadline = monotonicSeconds() + seconds
+    var slot = 0
+    while monotonicSeconds() < deadline && gc.verifyFailures.isEmpty {
+        m.poll()
+        if gc.phase == .mark {
+            let node = chain[Int(rng.next() % UInt64(chain.count))]
+            if let payload = m.readPointer(node, slot: 1) {
+                let fresh = m.allocate(size: 16, pointerSlots: 1)!   // black: allocated during mark
+                m.writePointer(fresh, slot: 0, payload)
+                m.writePointer(holder, slot: slot, fresh)             // into a black object
+                m.writePointer(node, slot: 1, nil)                    // cut the old path
+                slot = (slot + 1) % 512
+            }
+        } else {
+            // Keep the collector busy: churn a little garbage.
+            _ = m.allocate(size: 64, pointerSlots: 0)
+            // Refill payloads so there is always something to move.
+            let node = chain[Int(rng.next() % UInt64(chain.count))]
+            if m.readPointer(node, slot: 1) == nil {
+                m.writePointer(node, slot: 1, m.allocate(size: 16, pointerSlots: 0)!)
+            }
+        }
+    }
+    return !gc.verifyFailures.isEmpty
+}
+
+/// Mutator threads doing random graph work: allocate nodes with pointer slots, link them,
+/// publish them in a shared hub object and adopt each other's from there (pointers across
+/// threads), walk pointers, take and drop holds. Each node carries a check word, so a node
+/// freed and reused while still reachable shows as corruption.
+final class GraphStress: @unchecked Sendable {
+    let collector: Collector
+    let threads: Int
+    let steps: Int
+    let seed: UInt64
+    let corruptions = Atomic<Int>(0)
+    let hub = Atomic<UInt>(0)
+    let finished = Atomic<Int>(0)
+    static let hubSlots = 64
+    static let slots = 4
+    static let size = 8 * (slots + 1)   // slots, then a check word
+
+    init(collector: Collector, threads: Int, steps: Int, seed: UInt64) {
+        self.collector = collector
+        self.threads = threads
+        self.steps = steps
+        self.seed = seed
+    }
+
+    func run() {
+        var ts: [pthread_t] = []
+        for t in 0..<threads {
+            ts.append(spawnThread { [self] in self.mutate(thread: t) })
+        }
+        for t in ts { pthread_join(t, nil) }
+    }
+
+    private func check(_ p: UnsafeMutableRawPointer) {
+        let expected = UInt(bitPattern: p) ^ 0x5A5A_5A5A_5A5A_5A5A
+        if (p + 8 * Self.slots).load(as: UInt.self) != expected { corruptions.add(1, ordering: .relaxed) }
+    }
+
+    private func newNode(_ m: Mutator) -> UnsafeMutableRawPointer? {
+        guard let p = m.allocate(size: Self.size, pointerSlots: Self.slots) else { return nil }
+        (p + 8 * Self.slots).storeBytes(of: UInt(bitPattern: p) ^ 0x5A5A_5A5A_5A5A_5A5A, as: UInt.self)
+        return p
+    }
+
+    private func mutate(thread t: Int) {
+        let m = collector.registerMutator()
+        var rng = SplitMix64(state: seed &+ UInt64(t) &* 7919)
+        var held: [UnsafeMutableRawPointer] = []
+        // Thread 0 makes the hub; everyone holds it.
+        if t == 0 {
+            let h = m.allocate(size: 8 * Self.hubSlots, pointerSlots: Self.hubSlots)!
+            m.hold(h)
+            hub.store(UInt(bitPattern: h), ordering: .releasing)
+        } else {
+            while hub.load(ordering: .acquiring) == 0 { m.poll(); sched_yield() }
+            m.hold(UnsafeMutableRawPointer(bitPattern: hub.load(ordering: .acquiring))!)
+        }
+        let hubObject = UnsafeMutableRawPointer(bitPattern: hub.load(ordering: .acquiring))!
+        for _ in 0..<steps {
+            m.poll()
+            let roll = rng.next() % 100
+            if roll < 30 || held.isEmpty {
+                guard let p = newNode(m) else { break }
+                m.hold(p)
+                if let parent = held.randomElement(using: &rng) {
+                    m.writePointer(parent, slot: Int(rng.next() % UInt64(Self.slots)), p)
+                }
+                held.append(p)
+            } else if roll < 50 {
+                // Link two held objects (some adopted from other threads), or cut a link.
+                let src = held[Int(rng.next() % UInt64(held.count))]
+                check(src)
+                let dst: UnsafeMutableRawPointer? = rng.next() % 5 == 0 ? nil : held[Int(rng.next() % UInt64(held.count))]
+                m.writePointer(src, slot: Int(rng.next() % UInt64(Self.slots)), dst)
+            } else if roll < 58 {
+                // Publish in the hub (replacing what another thread put there).
+                m.writePointer(hubObject, slot: Int(rng.next() % UInt64(Self.hubSlots)), held.randomElement(using: &rng))
+            } else if roll < 66 {
+                // Adopt another thread's object from the hub: read, check, hold.
+                if let q = m.readPointer(hubObject, slot: Int(rng.next() % UInt64(Self.hubSlots))) {
+                    check(q)
+                    m.hold(q)
+                    held.append(q)
+                }
+            } else if roll < 88 {
+                // Walk a pointer and check what is there; sometimes keep it.
+                let src = held[Int(rng.next() % UInt64(held.count))]
+                if let next = m.readPointer(src, slot: Int(rng.next() % UInt64(Self.slots))) {
+                    check(next)
+                    if rng.next() % 3 == 0 { m.hold(next); held.append(next) }
+                }
+            } else {
+                let i = Int(rng.next() % UInt64(held.count))
+                m.drop(held[i])
+                held.swapAt(i, held.count - 1)
+                held.removeLast()
+            }
+            if held.count > 2000 {
+                let i = Int(rng.next() % UInt64(held.count))
+                m.drop(held[i])
+                held.swapAt(i, held.count - 1)
+                held.removeLast()
+            }
+        }
+        for p in held { check(p) }
+        // Stay a mutator (answering safepoints) until every thread is done, so that objects
+        // adopted from this thread stay reachable through the hub it holds.
+        finished.add(1, ordering: .acquiringAndReleasing)
+        while finished.load(ordering: .acquiring) < threads { m.poll(); sched_yield() }
+        collector.unregisterMutator(m)
+    }
+}
