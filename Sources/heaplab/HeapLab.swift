@@ -14,6 +14,7 @@ struct HeapLab: ParsableCommand {
             ImportCommand.self, RecordCommand.self, GenCommand.self,
             CheckCommand.self, ConvertCommand.self,
             ReplayCommand.self, BenchCommand.self,
+            InspectCommand.self, ExportCommand.self,
         ]
     )
 }
