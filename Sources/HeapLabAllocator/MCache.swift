@@ -653,16 +653,7 @@ extension UnsafeMutablePointer where Pointee == MCache {
 
     /// Queues an owned span that received a remote free (once, guarded by its pendingFlag).
     func notePending(_ span: UnsafeMutablePointer<MSpan>) {
-        if span.pendingFlagAtomic.pointee.exchange(1, ordering: .acquiringAndReleasing) != 0 { return }
-        let stack = pendingAtomic
-        var head = stack.pointee.load(ordering: .relaxed)
-        while true {
-            span.pointee.pendingNext = UnsafeMutablePointer<MSpan>(bitPattern: head)
-            let (done, seen) = stack.pointee.weakCompareExchange(
-                expected: head, desired: UInt(bitPattern: span), ordering: .acquiringAndReleasing)
-            if done { return }
-            head = seen
-        }
+        span.queuePending(on: pendingAtomic)
     }
 }
 

@@ -69,16 +69,7 @@ extension UnsafeMutablePointer where Pointee == MCentral {
     /// Called by a thread that freed an object into a span it does not own, after pushing
     /// the object on the span's remote-free stack.
     func notePending(_ span: UnsafeMutablePointer<MSpan>) {
-        if span.pendingFlagAtomic.pointee.exchange(1, ordering: .acquiringAndReleasing) != 0 { return }
-        let stack = pendingAtomic
-        var head = stack.pointee.load(ordering: .relaxed)
-        while true {
-            span.pointee.pendingNext = UnsafeMutablePointer<MSpan>(bitPattern: head)
-            let (done, seen) = stack.pointee.weakCompareExchange(
-                expected: head, desired: UInt(bitPattern: span), ordering: .acquiringAndReleasing)
-            if done { return }
-            head = seen
-        }
+        span.queuePending(on: pendingAtomic)
     }
 
     /// Drains the pending stack. Lock held. Empty spans go back to the heap.

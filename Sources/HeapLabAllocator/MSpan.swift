@@ -219,6 +219,21 @@ extension UnsafeMutablePointer where Pointee == MSpan {
         return count
     }
 
+    /// Pushes the span on a pending stack (an mcache's or mcentral's), once: its pendingFlag
+    /// stays set until whoever drains the stack clears it. A Treiber stack linked through
+    /// pendingNext; draining takes the whole stack with one exchange, so pops never race.
+    func queuePending(on stack: UnsafeMutablePointer<AtomicWord>) {
+        if pendingFlagAtomic.pointee.exchange(1, ordering: .acquiringAndReleasing) != 0 { return }
+        var head = stack.pointee.load(ordering: .relaxed)
+        while true {
+            pointee.pendingNext = UnsafeMutablePointer<MSpan>(bitPattern: head)
+            let (done, seen) = stack.pointee.weakCompareExchange(
+                expected: head, desired: UInt(bitPattern: self), ordering: .acquiringAndReleasing)
+            if done { return }
+            head = seen
+        }
+    }
+
     /// Whether slot `index` is live (in gcmarkBits).
     @inlinable func isMarked(_ index: Int) -> Bool {
         pointee.gcmarkBits[index >> 6] & (UInt64(1) << UInt64(index & 63)) != 0
