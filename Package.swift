@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "HeapLabGen", dependencies: ["HeapLabTrace"], swiftSettings: swiftSettings),
         .target(
             name: "HeapLabReplay",
-            dependencies: ["HeapLabAllocator", "HeapLabTrace"],
+            dependencies: ["HeapLabAllocator", "HeapLabTrace", "HeapLabSnapshot"],
             swiftSettings: swiftSettings),
         .target(name: "HeapLabRecorder"),
         .target(name: "HeapLabSnapshot", dependencies: ["HeapLabTrace"], swiftSettings: swiftSettings),

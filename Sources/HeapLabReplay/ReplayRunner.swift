@@ -139,6 +139,8 @@ final class TypedWorkerThread<B: ReplayBackend>: WorkerThread {
     let table: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     let board: ProgressBoard?
     let group: WorkerGroup
+    /// Snapshot barriers (SnapshotCapture.swift), nil for a plain replay.
+    var pauses: ReplayPauses? = nil
     var allocator: B.Allocator? = nil
     var setupError: ReplayError? = nil
 
@@ -183,6 +185,7 @@ final class TypedWorkerThread<B: ReplayBackend>: WorkerThread {
     /// entry that failed, if any.
     @inline(__always)
     func replay<S: ReplaySynchronization>(_ allocator: inout B.Allocator, _ sync: S, _ result: UnsafeMutablePointer<WorkerResult>) {
+        if let pauses { return replayPausing(&allocator, sync, result, pauses) }
         guard let base = ops.baseAddress, ops.count > 0 else { return }
         var done = 0
         if peakEnd > 0 {
@@ -211,7 +214,8 @@ public enum ReplayRunner {
     public static func run<B: ReplayBackend>(
         _ program: ReplayProgram,
         makeBackend: () throws(ReplayError) -> B,
-        inspect: ((ReplayInspection) -> Void)? = nil
+        inspect: ((ReplayInspection) -> Void)? = nil,
+        pauses: ReplayPauses? = nil
     ) throws(ReplayError) -> (ReplayMeasurement, B) {
         let info = program.info
         let tableBytes = max(info.slotCount, 1) * MemoryLayout<UnsafeMutableRawPointer?>.stride
@@ -234,6 +238,7 @@ public enum ReplayRunner {
                 backend: backend, worker: w, ops: program.ops(worker: w),
                 peakEnd: w == info.peakWorker ? info.peakOpEnd : 0,
                 table: table, board: board, group: group))
+            bodies[w].pauses = pauses
         }
         // Workers 1... get their own threads; worker 0 runs on this one.
         var threads: [pthread_t] = []

@@ -60,7 +60,9 @@ public enum TraceLowering {
     /// Reads, validates and lowers the trace at `path` for `workers` replay threads (nil:
     /// one per trace thread; larger values are clamped to the trace's thread count).
     /// Throws `InputError` for a bad trace, `ReplayError` for system failures.
-    public static func lower(path: String, workers requested: Int?, profileSamples: Int = 256) throws -> ReplayProgram {
+    /// `snapshots` (SnapshotCapture.swift) follows the lowering and cuts snapshot plans.
+    public static func lower(path: String, workers requested: Int?, profileSamples: Int = 256,
+                             snapshots: SnapshotPlanner? = nil) throws -> ReplayProgram {
         // Two passes need a file that can be read twice: a pipe or FIFO is spooled first
         // into an anonymous in-memory file, and errors still name the path given.
         let spool = try spoolIfNotRegular(path)
@@ -72,6 +74,7 @@ public enum TraceLowering {
             let workers = max(1, min(requested ?? threadCount, threadCount))
             var lowerer = Lowerer(path: readPath, summary: summary, workers: workers,
                                   profileSamples: max(1, min(profileSamples, ReplayProgram.maxProfileSamples)))
+            lowerer.planner = snapshots
             return try lowerer.run()
         } catch var error as InputError {
             error.file = path
@@ -218,6 +221,8 @@ private struct Lowerer {
     var waits = 0
     var profile: [LiveSample] = []
     var nextProfileRecord = 0
+    /// Snapshot planning (SnapshotCapture.swift), nil unless snapshots were asked for.
+    var planner: SnapshotPlanner? = nil
 
     init(path: String, summary: TraceLowering.ScanSummary, workers: Int, profileSamples: Int) {
         self.path = path
@@ -281,11 +286,14 @@ private struct Lowerer {
         while let record = try reader.next() {
             var diesHere: UInt32? = nil
             switch record {
-            case .header, .site:
+            case .header:
                 break
+            case .site(let id, let name):
+                planner?.declareSite(id, name)
             case .thread(let t):
                 worker = workerOfThread[Int(t)]
-            case .alloc(let id, let size, let ptrs, _):
+                planner?.thread = Int(t)
+            case .alloc(let id, let size, let ptrs, let site):
                 guard idToSlot.get(id) == nil else { throw reader.error("object \(id) is already live") }
                 guard let slot = newSlot(worker: worker) else {
                     throw reader.error("more than \(ReplayOp.maxSlot) objects live at once: too many for the replayer")
@@ -298,6 +306,7 @@ private struct Lowerer {
                 st.pointee.ptrs = ptrs
                 st.pointee.holds = 1
                 st.pointee.ordinal = allocations
+                planner?.allocated(slot: slot, id: id, size: size, ptrs: ptrs, site: site)
                 allocations += 1
                 try depend(on: slot, worker: worker)
                 try writers[worker].append(.alloc(slot: slot, size: size, noscan: ptrs == 0))
@@ -311,12 +320,14 @@ private struct Lowerer {
                 let st = slots + Int(slot)
                 guard st.pointee.holds > 0 else { throw reader.error("object \(id) has no hold left to drop") }
                 st.pointee.holds -= 1
+                planner?.dropped(slot: slot)
                 if st.pointee.holds == 0 && recordIndex < firstStoreRecord { diesHere = slot }
             case .hold(let id):
                 guard let slot = idToSlot.get(id) else { throw reader.error("object \(id) is not live") }
                 let st = slots + Int(slot)
                 guard st.pointee.holds < UInt32.max else { throw reader.error("too many holds on object \(id)") }
                 st.pointee.holds += 1
+                planner?.held(slot: slot)
             case .write(let src, let index, let dst):
                 guard let from = idToSlot.get(src) else { throw reader.error("object \(src) is not live") }
                 let ptrs = slots[Int(from)].ptrs
@@ -344,6 +355,7 @@ private struct Lowerer {
                 try writers[worker].append(second)
                 touched(slot, worker: worker)
                 live += Int(size) - Int(st.pointee.size)
+                planner?.resized(slot: slot, size: size)
                 st.pointee.size = size
                 writers[worker].nullBytes += roundUp16(size)
                 totalAllocated += Int(size)
@@ -358,6 +370,9 @@ private struct Lowerer {
                 }
                 deathIndex += 1
                 try free(slot, worker: worker)
+            }
+            if let planner {
+                planner.endOfRecord(recordIndex) { (0..<workers).map { writers[$0].count } }
             }
             if recordIndex == nextProfileRecord {
                 profile.append(LiveSample(record: recordIndex, liveBytes: live))
@@ -433,6 +448,7 @@ private struct Lowerer {
         try writers[worker].append(.free(slot: slot, size: st.pointee.size, noscan: st.pointee.ptrs == 0))
         touched(slot, worker: worker)
         live -= Int(st.pointee.size)
+        planner?.died(slot: slot)
         frees += 1
         if idToSlot.get(st.pointee.id) == slot { idToSlot.remove(st.pointee.id) }
         if trackOrdinals { ordinalToSlot.remove(UInt64(st.pointee.ordinal)) }

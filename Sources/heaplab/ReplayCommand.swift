@@ -7,7 +7,9 @@
 // process loads the trace and prints. A bad trace exits 2 with `FILE:LINE: message`; a
 // missing allocator library or a failed replay exits 1.
 import ArgumentParser
+import Foundation
 import HeapLabReplay
+import HeapLabSnapshot
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,6 +40,18 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Free with the object's size where the allocator has a sized free (sdallocx, mi_free_size, tc_free_sized, HeapLab's; glibc has none).")
     var sizedFree = false
 
+    @Option(help: "Take a heap snapshot after these records (comma-separated; header = record 0). Needs --allocator heaplab. See docs/inspect.md.")
+    var snapshotAt: [String] = []
+
+    @Flag(help: "Take a heap snapshot after the record at which live bytes first peak.")
+    var snapshotAtPeak = false
+
+    @Flag(help: "Take a heap snapshot at every collection (needs --allocator gc).")
+    var snapshotEveryGc = false
+
+    @Option(help: "Directory for snapshot files (default: the current directory).")
+    var snapshotDir: String = "."
+
     @Option(help: .private)
     var childProgramFd: Int32?
 
@@ -52,6 +66,20 @@ struct ReplayCommand: ParsableCommand {
         if (childProgramFd == nil) != (childResultFd == nil) {
             throw ValidationError("--child-program-fd and --child-result-fd go together")
         }
+        if snapshotEveryGc {
+            throw ValidationError("--snapshot-every-gc needs --allocator gc, and this heaplab has no collector yet")
+        }
+        if !snapshotRecords.isEmpty || snapshotAtPeak {
+            guard allocator == AllocatorKind.heaplab.rawValue else {
+                throw ValidationError("heap snapshots need --allocator heaplab")
+            }
+            if verify || sizedFree { throw ValidationError("--verify and --sized-free do not combine with snapshots") }
+        }
+    }
+
+    /// --snapshot-at values: comma-separated record numbers, option repeatable.
+    var snapshotRecords: [Int] {
+        snapshotAt.flatMap { $0.split(separator: ",") }.map { Int($0.trimmingCharacters(in: .whitespaces)) ?? -1 }
     }
 
     func run() throws {
@@ -62,9 +90,45 @@ struct ReplayCommand: ParsableCommand {
             if status != 0 { throw ExitCode(status) }
             return
         }
+        if !snapshotRecords.isEmpty || snapshotAtPeak {
+            return try runWithSnapshots()
+        }
         let report = try reportingInputErrors {
             try ChildReplay.replay(trace: trace, allocator: kind, threads: threads, verify: verify, sizedFree: sizedFree)
         }
         print(json ? report.json().serialized() : report.text(), terminator: json ? "\n" : "")
+    }
+
+    /// An in-process replay on HeapLab's allocator that writes snapshots (SnapshotCapture.swift).
+    func runWithSnapshots() throws {
+        if let bad = snapshotRecords.first(where: { $0 < 0 }) {
+            _ = bad
+            throw ValidationError("--snapshot-at takes record numbers (0 or more), comma-separated")
+        }
+        var isDirectory: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: snapshotDir, isDirectory: &isDirectory) {
+            try FileManager.default.createDirectory(atPath: snapshotDir, withIntermediateDirectories: true)
+        }
+        let request = SnapshotRequest(records: snapshotRecords, atPeak: snapshotAtPeak, directory: snapshotDir)
+        let (report, written) = try reportingInputErrors {
+            try SnapshotReplay.replay(trace: trace, threads: threads, request: request)
+        }
+        if json {
+            var members = report.json().objectValue ?? []
+            members.append(JSONMember("snapshots", .array(written.map { w in
+                .object([
+                    JSONMember("path", .string(w.path)), JSONMember("record", .int(w.record)),
+                    JSONMember("trigger", .string(w.trigger.name)), JSONMember("objects", .int(w.objects)),
+                    JSONMember("edges", .int(w.edges)), JSONMember("pause_ns", .int(Int(w.pauseNanos))),
+                    JSONMember("bytes", .int(w.bytes)), JSONMember("write_ns", .int(Int(w.writeNanos))),
+                ])
+            })))
+            print(JSONValue.object(members).serialized())
+            return
+        }
+        print(report.text(), terminator: "")
+        for w in written {
+            print("snapshot       \(w.path): record \(w.record) (\(w.trigger.name)), \(w.objects) objects, \(w.edges) pointers, pause \(Double(w.pauseNanos) / 1e6) ms, \(w.bytes) bytes written in \(Double(w.writeNanos) / 1e6) ms")
+        }
     }
 }
