@@ -61,7 +61,7 @@ let package = Package(
             name: "HeapLabReplayTests",
             dependencies: ["HeapLabReplay", "HeapLabTrace", "HeapLabAllocator", "HeapLabGen"],
             swiftSettings: swiftSettings),
-        .testTarget(name: "HeapLabSnapshotTests", dependencies: ["HeapLabSnapshot", "HeapLabAllocator", "HeapLabTrace"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeapLabSnapshotTests", dependencies: ["HeapLabSnapshot", "HeapLabAllocator", "HeapLabTrace", "HeapLabReplay"], swiftSettings: swiftSettings),
         .testTarget(name: "HeapLabCLITests", dependencies: ["heaplab"], swiftSettings: swiftSettings),
     ]
 )
