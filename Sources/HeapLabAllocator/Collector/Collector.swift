@@ -56,6 +56,12 @@ public struct GCConfiguration: Sendable {
     public var idleMarking = false
     /// Called after every cycle (on the coordinator thread).
     public var onCycle: (@Sendable (GCCycleRecord) -> Void)? = nil
+    /// Called for each stop-the-world pause, concurrent mark phase, background mark slice and
+    /// assist, on the thread that did it (for pause lists, MMU and timelines); nil: none.
+    public var onEvent: (@Sendable (GCEvent) -> Void)? = nil
+    /// Overrides Go's minimum heap goal (4 MiB × GOGC/100); with GOGC=0 it makes a fixed-size
+    /// heap (collect when the heap reaches it), as in Hertz & Berger's experiments.
+    public var heapMinimum: Int? = nil
 
     public init() {}
 
@@ -136,7 +142,8 @@ public final class Collector: @unchecked Sendable {
     var pacer: Pacer
     let statsLock = HeapLock()
     var records: [GCCycleRecord] = []
-    let startTime: Double
+    /// CLOCK_MONOTONIC seconds when the collector started (GCCycleRecord.start counts from it).
+    public let startTime: Double
 
     // Cycle bookkeeping (coordinator only).
     var cycleStart = 0.0
@@ -160,7 +167,8 @@ public final class Collector: @unchecked Sendable {
         self.heap = heap
         self.configuration = configuration
         self.bits = bits
-        pacer = Pacer(gogc: configuration.gogc, memoryLimit: configuration.memoryLimit ?? Int.max)
+        pacer = Pacer(gogc: configuration.gogc, memoryLimit: configuration.memoryLimit ?? Int.max,
+                      heapMinimum: configuration.heapMinimum)
         startTime = monotonicSeconds()
         triggerBytes.store(pacer.trigger, ordering: .relaxed)
         heap.state.pointee.collector = Unmanaged.passUnretained(self)
@@ -183,6 +191,10 @@ public final class Collector: @unchecked Sendable {
 
     /// Cycles completed so far, with their figures.
     public var cycles: [GCCycleRecord] { statsLock.withLock { records } }
+
+    /// The heap size the pacer works with (Go's heapLive): bytes of objects allocated (whole
+    /// cached spans) since the last mark, plus what that mark found live.
+    public var heapLiveBytes: Int { heapLive.load(ordering: .relaxed) }
 
     /// Problems `verify` found (empty when all cycles verified).
     public var verifyFailures: [String] { statsLock.withLock { failures } }

@@ -14,6 +14,38 @@
 
 import Synchronization
 
+/// One interval of collector activity, reported through `GCConfiguration.onEvent` on the
+/// thread that did it. Times are CLOCK_MONOTONIC seconds.
+public struct GCEvent: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable {
+        /// Mark setup with the world stopped (STW 1; under `stopTheWorld`, the whole mark).
+        case markSetup
+        /// Concurrent mark, from the end of mark setup to the start of the final termination.
+        case concurrentMark
+        /// Mark termination with the world stopped (STW 2); an attempt that found more work
+        /// and restarted the world is reported too.
+        case markTermination
+        /// A background mark worker's slice.
+        case markWorker
+        /// A mutator's assist.
+        case assist
+    }
+    public var kind: Kind
+    public var cycle: Int
+    public var start: Double
+    public var end: Double
+
+    public init(kind: Kind, cycle: Int, start: Double, end: Double) {
+        self.kind = kind
+        self.cycle = cycle
+        self.start = start
+        self.end = end
+    }
+
+    /// Whether the world was stopped during this interval.
+    public var isPause: Bool { kind == .markSetup || kind == .markTermination }
+}
+
 public struct GCCycleRecord: Sendable, Equatable {
     public var cycle: Int
     /// Seconds since the collector started, when the cycle began.

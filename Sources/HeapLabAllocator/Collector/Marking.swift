@@ -126,13 +126,17 @@ extension Collector {
             // gcstoptheworld=1: mark everything with the world stopped.
             for m in ms { m.scanRoots() }
             _ = drain(coordinatorWork, budget: Int.max)
-            record.stw1 = monotonicSeconds() - stw1Start
+            let markEnd = monotonicSeconds()
+            record.stw1 = markEnd - stw1Start
             record.concurrent = 0
+            configuration.onEvent?(GCEvent(kind: .markSetup, cycle: cycle, start: stw1Start, end: markEnd))
             markTermination(record: &record, cpuStart: cpuStart, stw1CPU: threadCPUSeconds() - stw1CPU, stopped: true)
             return
         }
         startTheWorld()
-        record.stw1 = monotonicSeconds() - stw1Start
+        let stw1End = monotonicSeconds()
+        record.stw1 = stw1End - stw1Start
+        configuration.onEvent?(GCEvent(kind: .markSetup, cycle: cycle, start: stw1Start, end: stw1End))
         let stw1CPUTime = threadCPUSeconds() - stw1CPU
         for w in workers { w.wake.broadcast() }
 
@@ -145,6 +149,8 @@ extension Collector {
                 record.concurrent = monotonicSeconds() - markStart
                 // 4. Mark termination, world stopped.
                 if markTermination(record: &record, cpuStart: cpuStart, stw1CPU: stw1CPUTime, stopped: false, attempt: attempts) {
+                    configuration.onEvent?(GCEvent(kind: .concurrentMark, cycle: cycle, start: markStart,
+                                                   end: markStart + record.concurrent))
                     return
                 }
                 continue
@@ -185,7 +191,9 @@ extension Collector {
         // tries, it finishes with the world stopped.
         if !pool.isEmpty && attempt < 4 && !configuration.stopTheWorld {
             startTheWorld()
-            record.stw2 += monotonicSeconds() - start
+            let end = monotonicSeconds()
+            record.stw2 += end - start
+            configuration.onEvent?(GCEvent(kind: .markTermination, cycle: record.cycle, start: start, end: end))
             for w in workers { w.wake.broadcast() }
             return false
         }
@@ -247,7 +255,9 @@ extension Collector {
         record.stw1CPU = stw1CPU
         cycleNumber.add(1, ordering: .releasing)
         startTheWorld()
-        record.stw2 += monotonicSeconds() - start
+        let end = monotonicSeconds()
+        record.stw2 += end - start
+        configuration.onEvent?(GCEvent(kind: .markTermination, cycle: record.cycle, start: start, end: end))
         record.stw2CPU = threadCPUSeconds() - cpu
         record.cpuTotalSinceStart = processCPUSeconds()
         record.gcCPUSinceStart = accumulatedGCCPU(adding: record)
@@ -297,6 +307,10 @@ final class MarkWorker: @unchecked Sendable {
                 scanned += done
             }
             collector.bgScanCredit.add(scanned, ordering: .relaxed)
+            if let onEvent = collector.configuration.onEvent {
+                onEvent(GCEvent(kind: .markWorker, cycle: collector.cycleNumber.load(ordering: .relaxed) + 1,
+                                start: start, end: monotonicSeconds()))
+            }
             // Leave nothing in the local buffer between slices, so that termination and the
             // stop-the-world drain see all remaining work in the pool.
             work.flush()

@@ -217,7 +217,11 @@ public final class Mutator: @unchecked Sendable {
             let done = collector.drain(work, budget: target)
             needed -= done
             hot.pointee.assists += 1
-            hot.pointee.assistNanos += Int((monotonicSeconds() - start) * 1e9)
+            let end = monotonicSeconds()
+            hot.pointee.assistNanos += Int((end - start) * 1e9)
+            if let onEvent = collector.configuration.onEvent {
+                onEvent(GCEvent(kind: .assist, cycle: collector.cycleNumber.load(ordering: .relaxed) + 1, start: start, end: end))
+            }
         }
         // Convert what was paid beyond the debt back into allocation credit.
         hot.pointee.assistBalance = needed <= 0 ? Int(Double(-needed) / ratio) : 0

@@ -49,11 +49,18 @@ struct Pacer {
     private(set) var goal = 0
     private(set) var trigger = 0
 
-    var heapMinimum: Int { gogc.map { Self.defaultHeapMinimum * $0 / 100 } ?? Self.defaultHeapMinimum }
+    /// GCConfiguration.heapMinimum, when set.
+    var heapMinimumOverride: Int? = nil
 
-    init(gogc: Int?, memoryLimit: Int) {
+    var heapMinimum: Int {
+        if let heapMinimumOverride { return heapMinimumOverride }
+        return gogc.map { Self.defaultHeapMinimum * $0 / 100 } ?? Self.defaultHeapMinimum
+    }
+
+    init(gogc: Int?, memoryLimit: Int, heapMinimum: Int? = nil) {
         self.gogc = gogc
         self.memoryLimit = memoryLimit
+        heapMinimumOverride = heapMinimum
         commit(overhead: 0)
     }
 
