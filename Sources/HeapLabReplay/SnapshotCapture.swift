@@ -83,8 +83,11 @@ public final class SnapshotPlanner {
     var ptrs: [UInt64] = []
     var sites: [UInt64] = []
     var alive: [Bool] = []
-    /// Threads holding the object, oldest first, with their hold counts.
-    var holders: [[(thread: UInt16, holds: UInt32)]] = []
+    /// The thread holding the object longest and its holds (0 holds: none)...
+    var holdThread: [UInt16] = []
+    var holdCount: [UInt32] = []
+    /// ...and, for the few objects that more than one thread holds, the others, oldest first.
+    var moreHolders: [Int: [(thread: UInt16, holds: UInt32)]] = [:]
 
     /// `records`: (record, trigger) pairs, in any order.
     init(wanted: [(record: Int, trigger: SnapshotTrigger)]) {
@@ -93,7 +96,8 @@ public final class SnapshotPlanner {
 
     func grow(_ slot: Int) {
         while ids.count <= slot {
-            ids.append(0); sizes.append(0); ptrs.append(0); sites.append(.max); alive.append(false); holders.append([])
+            ids.append(0); sizes.append(0); ptrs.append(0); sites.append(.max); alive.append(false)
+            holdThread.append(0); holdCount.append(0)
         }
     }
 
@@ -103,25 +107,45 @@ public final class SnapshotPlanner {
         let s = Int(slot)
         grow(s)
         ids[s] = id; sizes[s] = size; ptrs[s] = p; sites[s] = site ?? .max; alive[s] = true
-        holders[s] = [(UInt16(thread), 1)]
+        holdThread[s] = UInt16(thread)
+        holdCount[s] = 1
+        moreHolders[s] = nil
         live += Int(size)
     }
 
     func held(slot: UInt32) {
         let s = Int(slot)
-        if let k = holders[s].firstIndex(where: { $0.thread == UInt16(thread) }) {
-            holders[s][k].holds += 1
+        let t = UInt16(thread)
+        if holdCount[s] == 0 {
+            holdThread[s] = t
+            holdCount[s] = 1
+        } else if holdThread[s] == t {
+            holdCount[s] += 1
+        } else if let k = moreHolders[s]?.firstIndex(where: { $0.thread == t }) {
+            moreHolders[s]![k].holds += 1
         } else {
-            holders[s].append((UInt16(thread), 1))
+            moreHolders[s, default: []].append((t, 1))
         }
     }
 
     func dropped(slot: UInt32) {
         let s = Int(slot)
-        guard !holders[s].isEmpty else { return }
-        let k = holders[s].firstIndex { $0.thread == UInt16(thread) } ?? 0
-        holders[s][k].holds -= 1
-        if holders[s][k].holds == 0 { holders[s].remove(at: k) }
+        let t = UInt16(thread)
+        if holdThread[s] != t, let k = moreHolders[s]?.firstIndex(where: { $0.thread == t }) {
+            moreHolders[s]![k].holds -= 1
+            if moreHolders[s]![k].holds == 0 { moreHolders[s]!.remove(at: k) }
+            if moreHolders[s]!.isEmpty { moreHolders[s] = nil }
+            return
+        }
+        guard holdCount[s] > 0 else { return }
+        holdCount[s] -= 1
+        if holdCount[s] == 0, var others = moreHolders[s], !others.isEmpty {
+            // The next-oldest holder becomes the first.
+            holdThread[s] = others[0].thread
+            holdCount[s] = others[0].holds
+            others.removeFirst()
+            moreHolders[s] = others.isEmpty ? nil : others
+        }
     }
 
     func resized(slot: UInt32, size: UInt64) {
@@ -132,7 +156,8 @@ public final class SnapshotPlanner {
     func died(slot: UInt32) {
         let s = Int(slot)
         alive[s] = false
-        holders[s] = []
+        holdCount[s] = 0
+        moreHolders[s] = nil
         live -= Int(sizes[s])
     }
 
@@ -156,7 +181,8 @@ public final class SnapshotPlanner {
             let k = plan.slots.count
             plan.slots.append(UInt32(s)); plan.ids.append(ids[s]); plan.sizes.append(sizes[s])
             plan.ptrs.append(ptrs[s]); plan.sites.append(sites[s])
-            for h in holders[s] { plan.roots.append((k, Int(h.thread), Int(h.holds))) }
+            if holdCount[s] > 0 { plan.roots.append((k, Int(holdThread[s]), Int(holdCount[s]))) }
+            if let others = moreHolders[s] { for h in others { plan.roots.append((k, Int(h.thread), Int(h.holds))) } }
         }
         plans.append(plan)
     }
