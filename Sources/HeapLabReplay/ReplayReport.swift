@@ -173,7 +173,9 @@ public struct ReplayReport: Equatable, Sendable {
         if !m.allocatorStatistics.isEmpty {
             lines.append("  \(allocator.rawValue) statistics after the replay:")
             for s in m.allocatorStatistics {
-                let isCount = s.name.contains("objects") || s.name.contains("allocs") || s.name.contains("frees")
+                // Byte figures end in _bytes or name a heap area; everything else is a count.
+                let isCount = !(s.name.hasSuffix("_bytes") || s.name.hasPrefix("heap_")
+                    || ["allocated", "active", "resident", "mapped", "metadata", "retained", "_commit"].contains(where: { s.name.hasSuffix($0) }))
                 row("  " + s.name, isCount ? Format.grouped(s.value) : Format.bytes(s.value))
             }
         }
