@@ -6,6 +6,8 @@
 //   mimalloc   Debian's libmimalloc.so.2 (package libmimalloc2.0), preloaded
 //   tcmalloc   Debian's libtcmalloc_minimal.so.4 (package libtcmalloc-minimal4), preloaded
 //   null       bump pointer that never frees: the harness alone
+//   gc         HeapLab's allocator with its garbage collector: holds are roots, nothing is
+//              freed explicitly (GCBackend.swift); the trace is lowered for it
 //
 // A preloaded library is looked for in the multiarch directory for this machine
 // (/usr/lib/x86_64-linux-gnu on amd64), then /usr/lib64, /usr/lib, /usr/local/lib; the
@@ -17,7 +19,7 @@ import Glibc
 #endif
 
 public enum AllocatorKind: String, CaseIterable, Sendable {
-    case heaplab, jemalloc, glibc, mimalloc, tcmalloc, null
+    case heaplab, jemalloc, glibc, mimalloc, tcmalloc, null, gc
 
     /// The default order of `heaplab bench`.
     public static let benchDefault: [AllocatorKind] = [.heaplab, .jemalloc, .glibc, .mimalloc, .tcmalloc, .null]

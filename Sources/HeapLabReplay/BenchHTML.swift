@@ -30,6 +30,7 @@ public enum BenchHTML {
         case .mimalloc: return "#009E73"
         case .tcmalloc: return "#CC79A7"
         case .null: return "#9A9A9A"
+        case .gc: return "#56B4E9"
         }
     }
 

@@ -16,6 +16,7 @@
 //          took effect), maps the program, runs ReplayRunner, writes one JSON object to fd 4:
 //          the ReplayMeasurement, or {"error": "..."} with exit status 1.
 
+import HeapLabTrace
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,7 +36,7 @@ public enum ChildReplay {
     /// what the child measured.
     public static func measure(program: ReplayProgram, allocator: AllocatorKind, trace: String,
                                verify: Bool = false, sizedFree: Bool = false,
-                               executable: String? = nil) throws(ReplayError) -> ReplayMeasurement {
+                               executable: String? = nil, gc: GCReplayOptions? = nil) throws(ReplayError) -> ReplayMeasurement {
         guard let exe = executable ?? currentExecutable() else {
             throw ReplayError("cannot find the heaplab executable (/proc/self/exe)")
         }
@@ -44,6 +45,7 @@ public enum ChildReplay {
                          "--child-program-fd", "3", "--child-result-fd", "4"]
         if verify { arguments.append("--verify") }
         if sizedFree { arguments.append("--sized-free") }
+        if allocator == .gc { arguments += (gc ?? GCReplayOptions()).childArguments }
         var environment = currentEnvironment().filter { !$0.hasPrefix("LD_PRELOAD=") }
         if let preload { environment.append("LD_PRELOAD=\(preload)") }
 
@@ -88,7 +90,14 @@ public enum ChildReplay {
 
         let text = String(decoding: output, as: UTF8.self)
         let json = try? JSONValue.parse(text)
-        if let message = json?["error"]?.stringValue { throw ReplayError(message) }
+        if let message = json?["error"]?.stringValue {
+            var error = ReplayError(message)
+            if let u = json?["use_after_free"], let w = u["worker"]?.intValue, let op = u["op"]?.intValue,
+               let role = u["role"]?.intValue {
+                error.useAfterFree = GCUseAfterFree(worker: w, op: op, role: role)
+            }
+            throw error
+        }
         let signal = status & 0x7f
         if signal != 0 {
             let name = strsignal(signal).map { String(cString: $0) } ?? "signal \(signal)"
@@ -135,7 +144,7 @@ public enum ChildReplay {
 
     /// The child's whole job. Returns the exit status.
     public static func childMain(programFD: Int32, resultFD: Int32, allocator: AllocatorKind, verify: Bool,
-                                 sizedFree: Bool = false) -> Int32 {
+                                 sizedFree: Bool = false, gc: GCReplayOptions = GCReplayOptions()) -> Int32 {
         let result: JSONValue
         var status: Int32 = 0
         do {
@@ -147,10 +156,16 @@ public enum ChildReplay {
             }
             let program = try ReplayProgram(fd: programFD)
             let measurement = try ReplayRunner.measure(program: program, allocator: allocator, verify: verify,
-                                                       sizedFree: sizedFree)
+                                                       sizedFree: sizedFree, gc: gc)
             result = encodeMeasurement(measurement)
         } catch {
-            result = .object([JSONMember("error", .string("\(error)"))])
+            var members = [JSONMember("error", .string("\(error)"))]
+            if let u = (error as? ReplayError)?.useAfterFree {
+                members.append(JSONMember("use_after_free", .object([
+                    JSONMember("worker", .int(u.worker)), JSONMember("op", .int(u.op)), JSONMember("role", .int(u.role)),
+                ])))
+            }
+            result = .object(members)
             status = 1
         }
         var text = result.serialized(pretty: false) + "\n"
@@ -182,6 +197,7 @@ public enum ChildReplay {
             JSONMember("sized_free", .bool(m.sizedFree)),
         ]
         if let failure = m.verificationFailure { members.append(JSONMember("verification_failure", .string(failure))) }
+        if let gc = m.gc { members.append(JSONMember("gc", gc.json())) }
         return .object(members)
     }
 
@@ -200,6 +216,10 @@ public enum ChildReplay {
             verified: json["verified"] == .bool(true),
             verificationFailure: json["verification_failure"]?.stringValue)
         m.sizedFree = json["sized_free"] == .bool(true)
+        if let gc = json["gc"] {
+            guard let report = GCReport(json: gc) else { return nil }
+            m.gc = report
+        }
         return m
     }
 }
@@ -208,15 +228,36 @@ extension ChildReplay {
     /// `heaplab replay`: load and lower the trace here (timed as load), measure in a child.
     /// Throws `InputError` for a bad trace, `ReplayError` otherwise. `executable` is the
     /// heaplab binary to start (default: this process's).
+    /// `gc`: the collector's options (`--allocator gc`).
     public static func replay(trace: String, allocator: AllocatorKind, threads: Int?, verify: Bool = false,
-                              sizedFree: Bool = false, executable: String? = nil) throws -> ReplayReport {
+                              sizedFree: Bool = false, executable: String? = nil,
+                              gc: GCReplayOptions? = nil) throws -> ReplayReport {
         _ = try allocator.libraryPath()   // a missing library fails before the load
         let start = ReplaySystem.monotonicNanos()
-        let program = try TraceLowering.lower(path: trace, workers: threads)
+        let collected = allocator == .gc
+        let program = try TraceLowering.lower(path: trace, workers: threads, forCollector: collected,
+                                              origins: collected && verify)
         let loadSeconds = Double(ReplaySystem.monotonicNanos() - start) / 1e9
-        let measurement = try measure(program: program, allocator: allocator, trace: trace, verify: verify,
-                                      sizedFree: sizedFree, executable: executable)
+        let measurement = try measureNamingUseAfterFree(program: program, allocator: allocator, trace: trace, verify: verify,
+                                                        sizedFree: sizedFree, executable: executable, gc: gc)
         return ReplayReport(allocator: allocator, trace: trace, loadSeconds: loadSeconds,
                             program: program.info, measurement: measurement)
+    }
+
+    /// `measure`, with a use after free that `--verify` found turned into the trace's
+    /// `FILE:LINE: object N was used after the collector freed it` (InputError).
+    static func measureNamingUseAfterFree(program: ReplayProgram, allocator: AllocatorKind, trace: String, verify: Bool,
+                                          sizedFree: Bool, executable: String?, gc: GCReplayOptions?) throws -> ReplayMeasurement {
+        do {
+            return try measure(program: program, allocator: allocator, trace: trace, verify: verify,
+                               sizedFree: sizedFree, executable: executable, gc: gc)
+        } catch {
+            guard let u = (error as? ReplayError)?.useAfterFree, let origins = program.origins,
+                  u.worker >= 0, u.worker < origins.count, u.op >= 0, u.op < origins[u.worker].count,
+                  origins[u.worker][u.op].record >= 0 else { throw error }
+            let origin = origins[u.worker][u.op]
+            let id = u.role == 1 ? origin.destination : origin.object
+            throw InputError(file: trace, location: origin.location, message: "object \(id) was used after the collector freed it")
+        }
     }
 }

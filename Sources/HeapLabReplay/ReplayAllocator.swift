@@ -29,6 +29,19 @@ public protocol ReplayAllocator {
     mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int, noscan: Bool)
     /// Resizes a pointer-free block, keeping its first min(oldSize, newSize) bytes.
     mutating func reallocate(_ pointer: UnsafeMutableRawPointer, oldSize: Int, newSize: Int) -> UnsafeMutableRawPointer?
+    /// Runs entries [start, end) of this worker's ops; returns `end`, or the entry that
+    /// failed. The default is the shared loop, `replayOps` (ReplayLoop.swift); the collector's
+    /// handle has a loop of its own (GCBackend.swift).
+    mutating func runOps<S: ReplaySynchronization>(_ sync: S, ops: UnsafePointer<ReplayOp>, from start: Int, to end: Int,
+                                                    table: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> Int
+}
+
+extension ReplayAllocator {
+    @inline(__always)
+    public mutating func runOps<S: ReplaySynchronization>(_ sync: S, ops: UnsafePointer<ReplayOp>, from start: Int, to end: Int,
+                                                           table: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> Int {
+        replayOps(&self, sync, ops: ops, from: start, to: end, table: table)
+    }
 }
 
 /// One allocator set up for one replay.

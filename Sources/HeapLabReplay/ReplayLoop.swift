@@ -43,6 +43,11 @@ public protocol ReplaySynchronization {
     func wait(worker: Int, count: Int) -> Bool
     /// Tells every waiter to give up (a worker failed).
     func abort()
+    /// Whether `worker` has published at least `count`, without waiting: for loops that must
+    /// keep doing something while they wait (the collector replay answers safepoints).
+    func reached(worker: Int, count: Int) -> Bool
+    /// Whether some worker gave up.
+    var isAborted: Bool { get }
 }
 
 /// Single-threaded replay: nothing to publish, nothing to wait for.
@@ -51,6 +56,8 @@ public struct NoSynchronization: ReplaySynchronization {
     @inline(__always) public func published(_ count: Int) {}
     @inline(__always) public func wait(worker: Int, count: Int) -> Bool { true }
     @inline(__always) public func abort() {}
+    @inline(__always) public func reached(worker: Int, count: Int) -> Bool { true }
+    @inline(__always) public var isAborted: Bool { false }
 }
 
 /// Progress counters for a multi-threaded replay, in one mmap'd block: worker w's counter
@@ -122,6 +129,13 @@ public struct ThreadSynchronization: ReplaySynchronization {
     }
 
     public func abort() { abortFlag.pointee.store(1, ordering: .relaxed) }
+
+    @inline(__always)
+    public func reached(worker: Int, count: Int) -> Bool {
+        board.counter(worker).pointee.load(ordering: .acquiring) >= count
+    }
+
+    public var isAborted: Bool { abortFlag.pointee.load(ordering: .relaxed) != 0 }
 }
 
 /// Writes one byte in every 4 KiB page that [p + from, p + to) reaches beyond the page

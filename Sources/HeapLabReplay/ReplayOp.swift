@@ -17,6 +17,18 @@
 //   wait         worker = W, arg = n     multi-threaded replay: spin until worker W has
 //                                        finished its first n ops (see ReplayLoop.swift)
 //
+// Programs lowered for the collector (`--allocator gc`, GCBackend.swift) never contain
+// `free`, `realloc` or `alloc*`; they use instead:
+//
+//   gcAlloc      slot, arg = size | (ptrs >> 16) << 41, worker = ptrs & 0xffff
+//                                        allocate with `ptrs` pointer slots and take a hold
+//   hold         slot                    take one hold (a root of this thread): `h`
+//   drop         slot                    drop one hold: `f`
+//   gcRealloc    slot, arg = new size    allocate a pointer-free copy, take holds + 1 on it,
+//                                        drop `holds` on the old object; ALWAYS followed by
+//                                        one `reallocOldSize` whose slot field is `holds`
+// and `store`/`storeNil`/`wait` as above (stores go through the write barrier).
+//
 // Invariants (established by TraceLowering, relied on by the loop without checks):
 //   - a slot is written by an alloc before any op reads it, and not read after its free
 //     until the next alloc into it;
@@ -57,6 +69,29 @@ public struct ReplayOp: Equatable, Sendable, CustomStringConvertible {
     public static let storeNil: UInt8 = 5
     public static let wait: UInt8 = 6
     public static let reallocOldSize: UInt8 = 7
+    public static let gcAlloc: UInt8 = 8
+    public static let hold: UInt8 = 9
+    public static let drop: UInt8 = 10
+    public static let gcRealloc: UInt8 = 11
+
+    /// gcAlloc: size in the low 41 bits of arg (sizes are at most 2^40).
+    public static let gcSizeMask: UInt64 = (1 << 41) - 1
+
+    @inlinable
+    public static func gcAlloc(slot: UInt32, size: UInt64, ptrs: UInt64) -> ReplayOp {
+        ReplayOp(kind: gcAlloc, worker: UInt16(truncatingIfNeeded: ptrs), slot: slot,
+                 arg: size | (ptrs >> 16) << 41)
+    }
+
+    /// gcAlloc: the number of pointer slots.
+    @inlinable
+    public var gcPointerSlots: Int { Int(truncatingIfNeeded: (arg >> 41) << 16 | UInt64(worker)) }
+
+    /// The two entries of a collector-mode realloc; `holds` is the object's hold count.
+    @inlinable
+    public static func gcRealloc(slot: UInt32, oldSize: UInt64, newSize: UInt64, holds: UInt32) -> (ReplayOp, ReplayOp) {
+        (ReplayOp(kind: gcRealloc, slot: slot, arg: newSize), ReplayOp(kind: reallocOldSize, slot: holds, arg: oldSize))
+    }
 
     /// Largest slot number (one value below UInt32.max stays unused).
     public static let maxSlot = UInt32.max - 1
@@ -110,6 +145,10 @@ public struct ReplayOp: Equatable, Sendable, CustomStringConvertible {
         case ReplayOp.store: return "store #\(slot)[\(wordIndex)] = #\(destinationSlot)"
         case ReplayOp.storeNil: return "store #\(slot)[\(wordIndex)] = nil"
         case ReplayOp.wait: return "wait worker \(worker) >= \(arg)"
+        case ReplayOp.gcAlloc: return "gc-alloc #\(slot) \(arg & ReplayOp.gcSizeMask) ptrs \(gcPointerSlots)"
+        case ReplayOp.hold: return "hold #\(slot)"
+        case ReplayOp.drop: return "drop #\(slot)"
+        case ReplayOp.gcRealloc: return "gc-realloc #\(slot) \(arg)"
         default: return "unknown op \(kind)"
         }
     }

@@ -25,6 +25,9 @@ import Glibc
 /// allocator running out. The CLI prints `description` and exits with status 1.
 public struct ReplayError: Error, CustomStringConvertible, Sendable {
     public var message: String
+    /// Set when a collector replay under `--verify` found an op naming an object the collector
+    /// had already freed; the parent turns it into `FILE:LINE` (GCBackend.swift).
+    public var useAfterFree: GCUseAfterFree? = nil
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
@@ -75,6 +78,8 @@ public struct ReplayProgramInfo: Equatable, Sendable {
     public var waits: Int
     public var streams: [ReplayStreamInfo]
     public var liveProfile: [LiveSample]
+    /// Lowered for the collector (holds and drops, no frees; GCBackend.swift).
+    public var collected = false
 
     public var totalOps: Int { streams.reduce(0) { $0 + $1.opCount } }
     public var totalNullBytes: Int { streams.reduce(0) { $0 + $1.nullBytes } }
@@ -92,6 +97,9 @@ public final class ReplayProgram: @unchecked Sendable {
     public let info: ReplayProgramInfo
     let base: UnsafeMutableRawPointer
     let fileBytes: Int
+    /// Collector programs lowered with origins (for `--verify`): per worker, per op, the
+    /// record and objects it came from. Kept in the lowering process only.
+    public internal(set) var origins: [[OpOrigin]]? = nil
 
     /// Maps the program in `fd` (read-only, populated) and checks its header. Takes
     /// ownership of `fd`.
@@ -144,7 +152,7 @@ public final class ReplayProgram: @unchecked Sendable {
             UInt64(info.traceThreads), UInt64(info.peakLiveBytes), UInt64(bitPattern: Int64(info.peakWorker)),
             UInt64(info.peakOpEnd), UInt64(info.finalLiveBytes), UInt64(info.totalAllocatedBytes),
             UInt64(info.allocations), UInt64(info.frees), UInt64(info.reallocs), UInt64(info.stores),
-            UInt64(info.waits), UInt64(info.liveProfile.count), 0,
+            UInt64(info.waits), UInt64(info.liveProfile.count), info.collected ? 1 : 0,
         ]
         precondition(w.count == fixedFields)
         for s in info.streams { w += [UInt64(s.offset), UInt64(s.opCount), UInt64(s.nullBytes)] }
@@ -197,7 +205,7 @@ public final class ReplayProgram: @unchecked Sendable {
             peakLiveBytes: try int(6), peakWorker: peakWorker, peakOpEnd: peakOpEnd,
             finalLiveBytes: try int(9), totalAllocatedBytes: try int(10), allocations: try int(11),
             frees: try int(12), reallocs: try int(13), stores: try int(14), waits: try int(15),
-            streams: streams, liveProfile: profile)
+            streams: streams, liveProfile: profile, collected: word(17) == 1)
     }
 }
 

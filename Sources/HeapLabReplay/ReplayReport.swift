@@ -119,7 +119,7 @@ public struct ReplayReport: Equatable, Sendable {
 
     public func json() -> JSONValue {
         let m = measurement
-        return .object([
+        var members: [JSONMember] = [
             JSONMember("allocator", .string(allocator.rawValue)),
             JSONMember("trace", .string(trace)),
             JSONMember("records", .int(program.records)),
@@ -148,7 +148,9 @@ public struct ReplayReport: Equatable, Sendable {
             JSONMember("allocator_stats", .object(m.allocatorStatistics.map { JSONMember($0.name, .int($0.value)) })),
             JSONMember("verified", .bool(m.verified)),
             JSONMember("sized_free", .bool(m.sizedFree)),
-        ])
+        ]
+        if let gc = m.gc { members.append(JSONMember("gc", gc.json())) }
+        return .object(members)
     }
 
     /// The human-readable form.
@@ -179,6 +181,7 @@ public struct ReplayReport: Equatable, Sendable {
                 row("  " + s.name, isCount ? Format.grouped(s.value) : Format.bytes(s.value))
             }
         }
+        if let gc = m.gc { lines += gc.textLines() }
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -51,6 +51,8 @@ public struct ReplayMeasurement: Equatable, Sendable {
     public var verified: Bool
     /// Frees passed the object's size (the allocator's sized free).
     public var sizedFree = false
+    /// The collector's figures (`--allocator gc` only; GCReport.swift).
+    public var gc: GCReport? = nil
 
     public init(workers: Int, wallSeconds: Double, cpuSeconds: Double, baselineRSSBytes: Int,
                 rssAtPeakLiveBytes: Int, peakRSSBytes: Int, allocatorStatistics: [AllocatorStatistic],
@@ -168,7 +170,10 @@ final class TypedWorkerThread<B: ReplayBackend>: WorkerThread {
 
     override func execute() {
         guard var allocator = allocator.take() else { return }
-        if let board, board.aborted { return }
+        if let board, board.aborted {
+            backend.releaseAllocator(&allocator, worker: worker)
+            return
+        }
         let result = group.results + worker
         let cpu0 = Self.threadCPUNanos()
         if let board {
@@ -189,11 +194,11 @@ final class TypedWorkerThread<B: ReplayBackend>: WorkerThread {
         guard let base = ops.baseAddress, ops.count > 0 else { return }
         var done = 0
         if peakEnd > 0 {
-            done = replayOps(&allocator, sync, ops: base, from: 0, to: peakEnd, table: table)
+            done = allocator.runOps(sync, ops: base, from: 0, to: peakEnd, table: table)
             if done == peakEnd { result.pointee.rssAtPeak = ReplaySystem.residentBytes() }
         }
         if done == peakEnd {
-            done = replayOps(&allocator, sync, ops: base, from: peakEnd, to: ops.count, table: table)
+            done = allocator.runOps(sync, ops: base, from: peakEnd, to: ops.count, table: table)
         }
         if done != ops.count {
             sync.abort()
@@ -305,11 +310,14 @@ extension ReplayRunner {
     /// belong in a child started by `ChildReplay.measure`.
     /// `sizedFree`: frees pass the object's size and kind where the allocator has a sized
     /// free (reported back in `ReplayMeasurement.sizedFree`).
+    /// `gc`: the collector's options (`allocator == .gc` only).
     public static func measure(program: ReplayProgram, allocator: AllocatorKind, verify: Bool,
-                               sizedFree: Bool = false) throws(ReplayError) -> ReplayMeasurement {
+                               sizedFree: Bool = false, gc: GCReplayOptions = GCReplayOptions()) throws(ReplayError) -> ReplayMeasurement {
         var m: ReplayMeasurement
         var sized = false
         switch allocator {
+        case .gc:
+            return try measureCollector(program: program, options: gc, verify: verify)
         case .null:
             m = try measure(program, verify: verify) { () throws(ReplayError) in try NullBackend(program: program.info) }
         case .heaplab:

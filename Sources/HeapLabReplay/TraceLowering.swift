@@ -33,6 +33,16 @@
 // a live-bytes profile at up to 512 evenly spaced records, and per worker the bytes the
 // null allocator must map (each request rounded up to 16).
 //
+// For the collector (`forCollector`, GCBackend.swift) the same pass emits no frees: `a` becomes
+// `gcAlloc` (allocate and hold), `h` a `hold` op, `f` a `drop` op, each on the worker that runs
+// the record; a death only returns the slot to that worker's pool (the table is not a root,
+// so the slot can be reused once the trace can no longer name the object). A resize
+// allocates a pointer-free copy and moves the holds to it (`gcRealloc`); pointer slots that
+// point at the old object are then stored again with the copy (the lowering tracks pointers
+// to pointer-free objects when the trace resizes at all), and a temporary hold taken by the
+// realloc is dropped after them. With `origins`, each op remembers its record and objects,
+// so that `--verify` can name the line of an op that found its object freed.
+//
 // Memory: O(live objects) in hash maps plus, with `w`, the oracle's deaths from the first `w`
 // on; ops are streamed to the program file through 1 MiB buffers. A trace given as a pipe
 // is spooled to an in-memory file first, since it is read twice.
@@ -53,6 +63,8 @@ public enum TraceLowering {
         /// Deaths at or after `firstStoreRecord`: (record, allocation ordinal), record order.
         var deathRecords: [Int]
         var deathOrdinals: [Int]
+        /// The trace has `r` records.
+        var hasResizes = false
 
         public var hasPointerStores: Bool { firstStoreRecord != nil }
     }
@@ -61,8 +73,11 @@ public enum TraceLowering {
     /// one per trace thread; larger values are clamped to the trace's thread count).
     /// Throws `InputError` for a bad trace, `ReplayError` for system failures.
     /// `snapshots` (SnapshotCapture.swift) follows the lowering and cuts snapshot plans.
+    /// `forCollector` lowers for `--allocator gc` (see the file comment); `origins` keeps each
+    /// op's record and objects in `ReplayProgram.origins` (collector programs only).
     public static func lower(path: String, workers requested: Int?, profileSamples: Int = 256,
-                             snapshots: SnapshotPlanner? = nil) throws -> ReplayProgram {
+                             snapshots: SnapshotPlanner? = nil, forCollector: Bool = false,
+                             origins: Bool = false) throws -> ReplayProgram {
         // Two passes need a file that can be read twice: a pipe or FIFO is spooled first
         // into an anonymous in-memory file, and errors still name the path given.
         let spool = try spoolIfNotRegular(path)
@@ -75,6 +90,11 @@ public enum TraceLowering {
             var lowerer = Lowerer(path: readPath, summary: summary, workers: workers,
                                   profileSamples: max(1, min(profileSamples, ReplayProgram.maxProfileSamples)))
             lowerer.planner = snapshots
+            if forCollector {
+                lowerer.collected = true
+                lowerer.trackNoscanEdges = summary.hasResizes
+                if origins { lowerer.origins = Array(repeating: [], count: workers) }
+            }
             return try lowerer.run()
         } catch var error as InputError {
             error.file = path
@@ -125,7 +145,9 @@ public enum TraceLowering {
         var current = 0
         var seen = [Bool](repeating: false, count: Int(TraceLimits.maxThreads))
         var threads: [Int] = []
+        var hasResizes = false
         while let record = try reader.next() {
+            if case .realloc = record { hasResizes = true }
             switch record {
             case .thread(let t):
                 current = Int(t)
@@ -144,7 +166,7 @@ public enum TraceLowering {
         try validator.finish()
         return ScanSummary(records: records, threads: threads,
                            firstStoreRecord: deaths.firstStoreRecord == Int.max ? nil : deaths.firstStoreRecord,
-                           deathRecords: deaths.records, deathOrdinals: deaths.ordinals)
+                           deathRecords: deaths.records, deathOrdinals: deaths.ordinals, hasResizes: hasResizes)
     }
 }
 
@@ -224,6 +246,21 @@ private struct Lowerer {
     /// Snapshot planning (SnapshotCapture.swift), nil unless snapshots were asked for.
     var planner: SnapshotPlanner? = nil
 
+    // Collector lowering (see the file comment).
+    var collected = false
+    /// Per worker, per op: where it came from (collector programs under --verify).
+    var origins: [[OpOrigin]]? = nil
+    /// Where the current record is (kept only with origins).
+    var currentLocation = InputLocation.wholeFile
+    /// Pointer slots that point at pointer-free objects, kept only when the trace resizes:
+    /// (source slot, word) -> allocation ordinal of the target; per target slot the slots
+    /// that pointed at it (validated against noscanEdges when used); per source slot the
+    /// words it has in noscanEdges (removed when it dies).
+    var trackNoscanEdges = false
+    var noscanEdges: [NoscanEdge: Int] = [:]
+    var incoming: [UInt32: [NoscanEdge]] = [:]
+    var outgoing: [UInt32: [UInt64]] = [:]
+
     init(path: String, summary: TraceLowering.ScanSummary, workers: Int, profileSamples: Int) {
         self.path = path
         self.summary = summary
@@ -285,6 +322,7 @@ private struct Lowerer {
         var worker = 0
         while let record = try reader.next() {
             var diesHere: UInt32? = nil
+            if origins != nil { currentLocation = reader.location }
             switch record {
             case .header:
                 break
@@ -309,7 +347,8 @@ private struct Lowerer {
                 planner?.allocated(slot: slot, id: id, size: size, ptrs: ptrs, site: site)
                 allocations += 1
                 try depend(on: slot, worker: worker)
-                try writers[worker].append(.alloc(slot: slot, size: size, noscan: ptrs == 0))
+                try emit(collected ? .gcAlloc(slot: slot, size: size, ptrs: ptrs) : .alloc(slot: slot, size: size, noscan: ptrs == 0),
+                         worker: worker, record: recordIndex, object: id)
                 touched(slot, worker: worker)
                 writers[worker].nullBytes += roundUp16(size)
                 totalAllocated += Int(size)
@@ -321,6 +360,11 @@ private struct Lowerer {
                 guard st.pointee.holds > 0 else { throw reader.error("object \(id) has no hold left to drop") }
                 st.pointee.holds -= 1
                 planner?.dropped(slot: slot)
+                if collected {
+                    try depend(on: slot, worker: worker)
+                    try emit(ReplayOp(kind: ReplayOp.drop, slot: slot), worker: worker, record: recordIndex, object: id)
+                    touched(slot, worker: worker)
+                }
                 if st.pointee.holds == 0 && recordIndex < firstStoreRecord { diesHere = slot }
             case .hold(let id):
                 guard let slot = idToSlot.get(id) else { throw reader.error("object \(id) is not live") }
@@ -328,6 +372,11 @@ private struct Lowerer {
                 guard st.pointee.holds < UInt32.max else { throw reader.error("too many holds on object \(id)") }
                 st.pointee.holds += 1
                 planner?.held(slot: slot)
+                if collected {
+                    try depend(on: slot, worker: worker)
+                    try emit(ReplayOp(kind: ReplayOp.hold, slot: slot), worker: worker, record: recordIndex, object: id)
+                    touched(slot, worker: worker)
+                }
             case .write(let src, let index, let dst):
                 guard let from = idToSlot.get(src) else { throw reader.error("object \(src) is not live") }
                 let ptrs = slots[Int(from)].ptrs
@@ -341,7 +390,9 @@ private struct Lowerer {
                 }
                 try depend(on: from, worker: worker)
                 if let to { try depend(on: to, worker: worker) }
-                try writers[worker].append(.store(source: from, wordIndex: index, destination: to))
+                try emit(.store(source: from, wordIndex: index, destination: to), worker: worker, record: recordIndex,
+                         object: src, destination: dst ?? 0)
+                if trackNoscanEdges { noteStore(from: from, word: index, to: to) }
                 touched(from, worker: worker)
                 if let to { touched(to, worker: worker) }
                 stores += 1
@@ -350,10 +401,14 @@ private struct Lowerer {
                 let st = slots + Int(slot)
                 guard st.pointee.ptrs == 0 else { throw reader.error("realloc of object \(id), which has pointer slots") }
                 try depend(on: slot, worker: worker)
-                let (first, second) = ReplayOp.realloc(slot: slot, oldSize: st.pointee.size, newSize: size)
-                try writers[worker].append(first)
-                try writers[worker].append(second)
-                touched(slot, worker: worker)
+                if collected {
+                    try resizeForCollector(slot: slot, id: id, size: size, worker: worker, record: recordIndex)
+                } else {
+                    let (first, second) = ReplayOp.realloc(slot: slot, oldSize: st.pointee.size, newSize: size)
+                    try writers[worker].append(first)
+                    try writers[worker].append(second)
+                    touched(slot, worker: worker)
+                }
                 live += Int(size) - Int(st.pointee.size)
                 planner?.resized(slot: slot, size: size)
                 st.pointee.size = size
@@ -430,6 +485,7 @@ private struct Lowerer {
         let need = st.pointee.lastEnd
         if waited[worker * workers + u] < need {
             try writers[worker].append(.wait(worker: u, count: need))
+            origins?[worker].append(OpOrigin(record: -1, location: .wholeFile, object: 0, destination: 0))
             waited[worker * workers + u] = need
             waits += 1
         }
@@ -442,8 +498,64 @@ private struct Lowerer {
         st.pointee.lastEnd = writers[worker].count
     }
 
+    /// Appends `op` to `worker`'s stream, with its origin when origins are kept.
+    mutating func emit(_ op: ReplayOp, worker: Int, record: Int, object: UInt64, destination: UInt64 = 0) throws(ReplayError) {
+        try writers[worker].append(op)
+        origins?[worker].append(OpOrigin(record: record, location: currentLocation, object: object, destination: destination))
+    }
+
+    /// Collector lowering of `r`: copy, holds moved, pointers to the object stored again.
+    mutating func resizeForCollector(slot: UInt32, id: UInt64, size: UInt64, worker: Int, record: Int) throws(ReplayError) {
+        let st = slots + Int(slot)
+        let (first, second) = ReplayOp.gcRealloc(slot: slot, oldSize: st.pointee.size, newSize: size, holds: st.pointee.holds)
+        try emit(first, worker: worker, record: record, object: id)
+        try emit(second, worker: worker, record: record, object: id)
+        touched(slot, worker: worker)
+        if trackNoscanEdges, let list = incoming[slot] {
+            var kept: [NoscanEdge] = []
+            var seen = Set<NoscanEdge>()
+            for e in list where noscanEdges[e] == st.pointee.ordinal && seen.insert(e).inserted {
+                kept.append(e)
+                try depend(on: e.source, worker: worker)
+                try emit(.store(source: e.source, wordIndex: e.word, destination: slot), worker: worker, record: record,
+                         object: slots[Int(e.source)].id, destination: id)
+                touched(e.source, worker: worker)
+            }
+            incoming[slot] = kept
+        }
+        // The realloc took one hold more than the object had, so that the copy stayed a
+        // root until the stores above made it reachable the way the original was.
+        try emit(ReplayOp(kind: ReplayOp.drop, slot: slot), worker: worker, record: record, object: id)
+    }
+
+    /// Tracks a store for later resizes: which pointer slots point at pointer-free objects.
+    mutating func noteStore(from: UInt32, word: UInt64, to: UInt32?) {
+        let e = NoscanEdge(source: from, word: word)
+        if let to, slots[Int(to)].ptrs == 0 {
+            if noscanEdges.updateValue(slots[Int(to)].ordinal, forKey: e) == nil { outgoing[from, default: []].append(word) }
+            incoming[to, default: []].append(e)
+        } else {
+            noscanEdges.removeValue(forKey: e)
+        }
+    }
+
     mutating func free(_ slot: UInt32, worker: Int) throws(ReplayError) {
         let st = slots + Int(slot)
+        if collected {
+            // No op: the collector finds the object dead; the slot may be reused.
+            live -= Int(st.pointee.size)
+            planner?.died(slot: slot)
+            if trackNoscanEdges {
+                incoming[slot] = nil
+                if let words = outgoing.removeValue(forKey: slot) {
+                    for w in words { noscanEdges.removeValue(forKey: NoscanEdge(source: slot, word: w)) }
+                }
+            }
+            if idToSlot.get(st.pointee.id) == slot { idToSlot.remove(st.pointee.id) }
+            if trackOrdinals { ordinalToSlot.remove(UInt64(st.pointee.ordinal)) }
+            pools[worker].append(slot)
+            return
+        }
         try depend(on: slot, worker: worker)
         try writers[worker].append(.free(slot: slot, size: st.pointee.size, noscan: st.pointee.ptrs == 0))
         touched(slot, worker: worker)
@@ -474,7 +586,7 @@ private struct Lowerer {
             traceThreads: summary.threads.count, peakLiveBytes: peakLive, peakWorker: peakWorker,
             peakOpEnd: peakOpEnd, finalLiveBytes: live, totalAllocatedBytes: totalAllocated,
             allocations: allocations, frees: frees, reallocs: reallocs, stores: stores, waits: waits,
-            streams: streams, liveProfile: profile)
+            streams: streams, liveProfile: profile, collected: collected)
         let header = ReplayProgram.encodeHeader(info)
         let headerBytes = ReplayProgram.headerBytes(workers: workers, profileSamples: profile.count)
         precondition(headerBytes <= writers[0].startOffset, "profile larger than planned")
@@ -487,7 +599,9 @@ private struct Lowerer {
         }
         if case .failure(let e) = written { throw ReplayError("writing the replay program header: \(e)") }
         ok = true   // from here on the program owns fd
-        return try ReplayProgram(fd: fd)
+        let program = try ReplayProgram(fd: fd)
+        program.origins = origins
+        return program
     }
 
     func copyStream(from source: Int32, bytes: Int, to destination: Int32, at offset: Int) throws(ReplayError) {
@@ -506,4 +620,10 @@ private struct Lowerer {
             done += n
         }
     }
+}
+
+/// A pointer slot: (source slot, word index). Collector lowering of resizes.
+struct NoscanEdge: Hashable {
+    var source: UInt32
+    var word: UInt64
 }

@@ -8,6 +8,7 @@
 // missing allocator library or a failed replay exits 1.
 import ArgumentParser
 import Foundation
+import HeapLabAllocator
 import HeapLabReplay
 import HeapLabSnapshot
 #if canImport(Glibc)
@@ -52,6 +53,24 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Directory for snapshot files (default: the current directory).")
     var snapshotDir: String = "."
 
+    @Option(help: "gc: GOGC, the heap growth between collections in percent, or 'off' (default: $GOGC, else 100).")
+    var gogc: String?
+
+    @Option(help: "gc: soft memory limit in bytes, with an optional B, KiB, MiB, GiB or TiB suffix, or 'off' (default: $GOMEMLIMIT, else none).")
+    var memlimit: String?
+
+    @Option(help: "gc: minimum heap goal (bytes, suffixes as --memlimit) instead of Go's 4 MiB x GOGC/100; with --gogc 0, a fixed-size heap.")
+    var heapMinimum: String?
+
+    @Flag(help: "gc: every collection stops the world for its whole mark (Go's gcstoptheworld=1).")
+    var stw = false
+
+    @Flag(help: "gc: print Go's gctrace line for every collection to stderr.")
+    var gctrace = false
+
+    @Option(help: "gc: write the collector's phases, workers and assists as a Chrome trace-event file (opens in Perfetto).")
+    var timeline: String?
+
     @Option(help: .private)
     var childProgramFd: Int32?
 
@@ -66,6 +85,14 @@ struct ReplayCommand: ParsableCommand {
         if (childProgramFd == nil) != (childResultFd == nil) {
             throw ValidationError("--child-program-fd and --child-result-fd go together")
         }
+        if allocator != AllocatorKind.gc.rawValue
+            && (gogc != nil || memlimit != nil || heapMinimum != nil || stw || gctrace || timeline != nil) {
+            throw ValidationError("--gogc, --memlimit, --heap-minimum, --stw, --gctrace and --timeline need --allocator gc")
+        }
+        if allocator == AllocatorKind.gc.rawValue {
+            _ = try gcOptions()
+            if sizedFree { throw ValidationError("--sized-free does not apply to --allocator gc (the collector frees)") }
+        }
         if snapshotEveryGc {
             throw ValidationError("--snapshot-every-gc needs --allocator gc, and this heaplab has no collector yet")
         }
@@ -74,6 +101,28 @@ struct ReplayCommand: ParsableCommand {
                 throw ValidationError("heap snapshots need --allocator heaplab")
             }
             if verify || sizedFree { throw ValidationError("--verify and --sized-free do not combine with snapshots") }
+        }
+    }
+
+    /// The collector's options: the command line, else GOGC and GOMEMLIMIT as Go reads them.
+    func gcOptions() throws -> GCReplayOptions {
+        var environment: [String: String] = [:]
+        if gogc == nil, let v = getenv("GOGC") { environment["GOGC"] = String(cString: v) }
+        if memlimit == nil, let v = getenv("GOMEMLIMIT") { environment["GOMEMLIMIT"] = String(cString: v) }
+        do {
+            let fromEnvironment = try GCConfiguration.fromEnvironment(environment)
+            var o = GCReplayOptions(stopTheWorld: stw, gctrace: gctrace, timeline: timeline)
+            o.gogc = try gogc.map { try GCConfiguration.parseGOGC($0) } ?? fromEnvironment.gogc
+            o.memoryLimit = try memlimit.map { try GCConfiguration.parseMemoryLimit($0) } ?? fromEnvironment.memoryLimit
+            if let heapMinimum {
+                guard let bytes = try GCConfiguration.parseMemoryLimit(heapMinimum) else {
+                    throw ValidationError("--heap-minimum takes bytes, not 'off'")
+                }
+                o.heapMinimum = bytes
+            }
+            return o
+        } catch let error as GCConfigurationError {
+            throw ValidationError("\(error)")
         }
     }
 
@@ -86,7 +135,7 @@ struct ReplayCommand: ParsableCommand {
         let kind = AllocatorKind(rawValue: allocator)!
         if let programFD = childProgramFd, let resultFD = childResultFd {
             let status = ChildReplay.childMain(programFD: programFD, resultFD: resultFD, allocator: kind, verify: verify,
-                                               sizedFree: sizedFree)
+                                               sizedFree: sizedFree, gc: kind == .gc ? try gcOptions() : GCReplayOptions())
             if status != 0 { throw ExitCode(status) }
             return
         }
@@ -94,7 +143,8 @@ struct ReplayCommand: ParsableCommand {
             return try runWithSnapshots()
         }
         let report = try reportingInputErrors {
-            try ChildReplay.replay(trace: trace, allocator: kind, threads: threads, verify: verify, sizedFree: sizedFree)
+            try ChildReplay.replay(trace: trace, allocator: kind, threads: threads, verify: verify, sizedFree: sizedFree,
+                                   gc: kind == .gc ? try gcOptions() : nil)
         }
         print(json ? report.json().serialized() : report.text(), terminator: json ? "\n" : "")
     }

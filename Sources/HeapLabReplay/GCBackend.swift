@@ -1,0 +1,478 @@
+// HeapLab's garbage collector as a replay back end: `heaplab replay --allocator gc`.
+//
+// The program is lowered for the collector (TraceLowering, `forCollector`): holds are roots,
+// nothing is freed explicitly. Per op (ReplayOp.swift's collector kinds), on the worker that
+// runs the record:
+//
+//   gcAlloc     p = Mutator.allocate(size, ptrs) (zeroed; pointer slots nil), the first word
+//               written (pointer-free objects: the slot number, as every back end does), one
+//               byte in every further page, hold(p): the new object is a root of this thread
+//   hold/drop   Mutator.hold / Mutator.drop (a hold taken on another thread is dropped from
+//               that thread's roots: Mutator.drop searches them)
+//   store       Mutator.writePointer: through the write barrier
+//   gcRealloc   a pointer-free copy with holds + 1, the old object's holds dropped; the lowering
+//               follows it with stores that re-point every pointer slot that pointed at the
+//               old object, then drops the extra hold. The old copy becomes garbage. (Only
+//               pointer-free objects are resized, so nothing inside the copy needs updating.)
+//   wait        spin until the other worker got there, answering safepoints meanwhile
+// and `Mutator.poll()` (a safepoint) before every op. A worker that waits must poll: a
+// stop-the-world request waits for every registered mutator to park.
+//
+// Threads. Each replay worker registers one Mutator (one mcache) on its own thread before
+// timing starts (makeAllocator). When its stream ends it stays registered, answering
+// safepoints, until every worker is done: its roots are the trace's holds and another
+// thread may still use (or drop) what it holds. Then it unregisters; the last one out
+// stops the collector, so no cycle runs after the replay.
+//
+// Verify (`--verify`): the collector re-marks after every cycle with the world stopped and
+// poisons swept memory (Collector's verify mode; a miss is a replay failure naming the object,
+// its span and a path from a root), and before every op that names an object the loop asks
+// `Collector.isAllocated`: an object the collector has swept while the trace still names it
+// stops the replay, and the parent reports the record's `FILE:LINE` (OpOrigin).
+//
+// Figures: the collector's cycle records and events (pauses, concurrent mark, and with a
+// timeline the worker slices and assists) go into a GCReport (GCReport.swift) and, with
+// `--timeline`, a Chrome trace-event file (GCTimeline.swift), both made after timing.
+
+public import HeapLabAllocator
+public import HeapLabTrace
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where an op of a collector program came from (kept with `--verify`): the record index
+/// (-1 for a wait) and its place in the file, the object the op names (a store's source)
+/// and a store's destination.
+public struct OpOrigin: Equatable, Sendable {
+    public var record: Int
+    public var location: InputLocation
+    public var object: UInt64
+    public var destination: UInt64
+    public init(record: Int, location: InputLocation, object: UInt64, destination: UInt64) {
+        self.record = record
+        self.location = location
+        self.object = object
+        self.destination = destination
+    }
+}
+
+/// An op that found its object already freed by the collector (under `--verify`).
+public struct GCUseAfterFree: Equatable, Sendable {
+    public var worker: Int
+    public var op: Int
+    /// 0: the op's object (a store's source); 1: a store's destination.
+    public var role: Int
+    public init(worker: Int, op: Int, role: Int) {
+        self.worker = worker
+        self.op = op
+        self.role = role
+    }
+}
+
+/// How the collector runs in a replay (the `heaplab replay` options of the same names).
+public struct GCReplayOptions: Equatable, Sendable {
+    /// GOGC; nil is off.
+    public var gogc: Int? = 100
+    /// Soft memory limit (GOMEMLIMIT); nil: none.
+    public var memoryLimit: Int? = nil
+    /// Overrides Go's minimum heap (4 MiB × GOGC/100).
+    public var heapMinimum: Int? = nil
+    /// Every collection stops the world (gcstoptheworld=1).
+    public var stopTheWorld = false
+    /// Print Go's gctrace line per cycle to stderr.
+    public var gctrace = false
+    /// Write a Chrome trace-event timeline to this file.
+    public var timeline: String? = nil
+
+    public init(gogc: Int? = 100, memoryLimit: Int? = nil, heapMinimum: Int? = nil, stopTheWorld: Bool = false,
+                gctrace: Bool = false, timeline: String? = nil) {
+        self.gogc = gogc
+        self.memoryLimit = memoryLimit
+        self.heapMinimum = heapMinimum
+        self.stopTheWorld = stopTheWorld
+        self.gctrace = gctrace
+        self.timeline = timeline
+    }
+
+    /// The measuring child's arguments for these options (explicit, so that the child never
+    /// reads GOGC or GOMEMLIMIT itself).
+    public var childArguments: [String] {
+        var a = ["--gogc", gogc.map(String.init) ?? "off", "--memlimit", memoryLimit.map(String.init) ?? "off"]
+        if let heapMinimum { a += ["--heap-minimum", String(heapMinimum)] }
+        if stopTheWorld { a.append("--stw") }
+        if gctrace { a.append("--gctrace") }
+        if let timeline { a += ["--timeline", timeline] }
+        return a
+    }
+}
+
+/// One collector event and the thread it happened on.
+struct RecordedGCEvent {
+    var event: GCEvent
+    var thread: UInt
+}
+
+/// What the workers of one collector replay share.
+final class GCRunState: @unchecked Sendable {
+    let workers: Int
+    /// Worker and mark-worker slices and assists are kept only for a timeline.
+    let detailedEvents: Bool
+    let registered = Atomic<Int>(0)
+    let finished = Atomic<Int>(0)
+    let unregistered = Atomic<Int>(0)
+    let aborted = Atomic<Bool>(false)
+    let finalHeap = Atomic<Int>(0)
+    struct Shared {
+        var events: [RecordedGCEvent] = []
+        /// pthread_self of each replay worker's thread.
+        var workerThreads: [UInt: Int] = [:]
+        /// Monotonic seconds of each worker's first op and of the end of its stream.
+        var starts: [Int: Double] = [:]
+        var ends: [Int: Double] = [:]
+        var useAfterFree: GCUseAfterFree? = nil
+    }
+    let shared = Mutex(Shared())
+
+    init(workers: Int, detailedEvents: Bool) {
+        self.workers = workers
+        self.detailedEvents = detailedEvents
+    }
+
+    func record(_ e: GCEvent) {
+        guard detailedEvents || e.isPause || e.kind == .concurrentMark else { return }
+        let thread = UInt(pthread_self())
+        shared.withLock { $0.events.append(RecordedGCEvent(event: e, thread: thread)) }
+    }
+}
+
+public final class GCBackend: ReplayBackend {
+    /// One worker's handle: its mutator.
+    public struct Allocator: ReplayAllocator {
+        let mutator: Mutator
+        let collector: Collector
+        let state: GCRunState
+        let worker: Int
+        let verify: Bool
+        let streamLength: Int
+
+        /// Used only outside the op loop (the loop is `runOps`): pointer-free objects.
+        public mutating func allocate(size: Int, noscan: Bool) -> UnsafeMutableRawPointer? {
+            mutator.allocate(size: size, pointerSlots: noscan ? 0 : min(1, size / 8))
+        }
+
+        /// The collector frees; an explicit free does nothing.
+        public mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int, noscan: Bool) {}
+
+        public mutating func reallocate(_ pointer: UnsafeMutableRawPointer, oldSize: Int, newSize: Int) -> UnsafeMutableRawPointer? {
+            guard let p = mutator.allocate(size: newSize, pointerSlots: 0) else { return nil }
+            p.copyMemory(from: pointer, byteCount: min(oldSize, newSize))
+            return p
+        }
+
+        public mutating func runOps<S: ReplaySynchronization>(_ sync: S, ops: UnsafePointer<ReplayOp>, from start: Int, to end: Int,
+                                                               table: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> Int {
+            let now = Self.monotonic()
+            if start == 0 { state.shared.withLock { $0.starts[worker] = now } }
+            var failure = GCUseAfterFree(worker: worker, op: -1, role: 0)
+            let done = replayGCOps(mutator, verify ? collector : nil, sync, ops: ops, from: start, to: end, table: table,
+                                   failure: &failure)
+            if done != end || done == streamLength {
+                let finish = Self.monotonic()
+                state.shared.withLock {
+                    $0.ends[worker] = finish
+                    if failure.op >= 0 && $0.useAfterFree == nil { $0.useAfterFree = failure }
+                }
+            }
+            if done != end { state.aborted.store(true, ordering: .releasing) }
+            return done
+        }
+
+        static func monotonic() -> Double { Double(ReplaySystem.monotonicNanos()) * 1e-9 }
+    }
+
+    public let heap: Heap
+    public let collector: Collector
+    public let options: GCReplayOptions
+    public let verify: Bool
+    let state: GCRunState
+    let streamLengths: [Int]
+
+    /// A heap and a running collector for `program` (which must have been lowered for the
+    /// collector).
+    public init(program: ReplayProgramInfo, options: GCReplayOptions, verify: Bool) throws(ReplayError) {
+        guard program.collected else {
+            throw ReplayError("the collector back end needs a program lowered for it (TraceLowering forCollector)")
+        }
+        self.options = options
+        self.verify = verify
+        streamLengths = program.streams.map(\.opCount)
+        let state = GCRunState(workers: program.workers, detailedEvents: options.timeline != nil)
+        self.state = state
+        do {
+            heap = try Heap(configuration: HeapConfiguration(onFault: .record))
+        } catch {
+            throw ReplayError("cannot create the HeapLab heap: \(error)")
+        }
+        var config = GCConfiguration()
+        config.gogc = options.gogc
+        config.memoryLimit = options.memoryLimit
+        config.heapMinimum = options.heapMinimum
+        config.stopTheWorld = options.stopTheWorld
+        config.verify = verify
+        config.onEvent = { state.record($0) }
+        if options.gctrace {
+            config.onCycle = { record in
+                var line = record.gctraceLine + "\n"
+                line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+            }
+        }
+        do {
+            collector = try Collector(heap: heap, configuration: config)
+        } catch {
+            throw ReplayError("cannot start the collector: \(error)")
+        }
+    }
+
+    deinit { collector.shutdown() }
+
+    public func makeAllocator(worker: Int) throws(ReplayError) -> Allocator {
+        let m = collector.registerMutator()
+        state.registered.add(1, ordering: .acquiringAndReleasing)
+        let thread = UInt(pthread_self())
+        state.shared.withLock { $0.workerThreads[thread] = worker }
+        return Allocator(mutator: m, collector: collector, state: state, worker: worker, verify: verify,
+                         streamLength: streamLengths[worker])
+    }
+
+    /// Waits (answering safepoints) until every worker is done, then unregisters; the last
+    /// worker out stops the collector.
+    public func releaseAllocator(_ allocator: inout Allocator, worker: Int) {
+        state.finished.add(1, ordering: .acquiringAndReleasing)
+        while state.finished.load(ordering: .acquiring) < state.workers && !state.aborted.load(ordering: .acquiring) {
+            allocator.mutator.poll()
+            sched_yield()
+        }
+        collector.unregisterMutator(allocator.mutator)
+        let out = state.unregistered.add(1, ordering: .acquiringAndReleasing).newValue
+        if out == state.registered.load(ordering: .acquiring) {
+            state.finalHeap.store(collector.heapLiveBytes, ordering: .relaxed)
+            collector.shutdown()
+        }
+    }
+
+    public func statistics() -> [(String, Int)] {
+        collector.shutdown()
+        let s = heap.statistics()
+        return [
+            ("heap_in_use", s.heapInUse), ("heap_idle", s.heapIdle), ("heap_released", s.heapReleased),
+            ("heap_sys", s.heapSys), ("metadata_bytes", s.metadataBytes), ("live_objects", s.liveObjects),
+            ("live_bytes", s.liveBytes), ("total_allocs", s.totalAllocs), ("tiny_allocs", s.tinyAllocs),
+            ("large_allocs", s.largeAllocs), ("gc_cycles", collector.cycles.count),
+        ]
+    }
+
+    /// The use after free `--verify` found, if any.
+    public var useAfterFree: GCUseAfterFree? { state.shared.withLock { $0.useAfterFree } }
+
+    public func failureReason() -> String? {
+        if useAfterFree != nil { return "the op names an object the collector has already freed" }
+        return heap.lastError.map { "\($0)" }
+    }
+
+    public func problemAfterReplay() -> String? {
+        if let failure = collector.verifyFailures.first { return failure }
+        let faults = heap.faults
+        guard let first = faults.first else { return nil }
+        return "the HeapLab heap reported \(faults.count) fault(s), the first: \(first)"
+    }
+
+    // MARK: figures
+
+    /// The replay interval (monotonic seconds): first op of any worker to the end of the last.
+    var replayInterval: (start: Double, end: Double) {
+        state.shared.withLock { s in
+            let start = s.starts.values.min() ?? 0
+            return (start, max(start, s.ends.values.max() ?? start))
+        }
+    }
+
+    /// The collector's figures for the replay (after `ReplayRunner.run` returned).
+    public func report() -> GCReport {
+        collector.shutdown()
+        let (t0, t1) = replayInterval
+        let origin = collector.startTime
+        let records = collector.cycles.filter { origin + $0.start < t1 }
+        let events = state.shared.withLock { $0.events }
+        var intervals: [(start: Double, end: Double)] = []
+        if options.stopTheWorld {
+            // One pause per cycle: the world stays stopped from mark setup to termination.
+            var byCycle: [Int: (Double, Double)] = [:]
+            for e in events where e.event.isPause {
+                let old = byCycle[e.event.cycle] ?? (e.event.start, e.event.end)
+                byCycle[e.event.cycle] = (min(old.0, e.event.start), max(old.1, e.event.end))
+            }
+            intervals = byCycle.values.map { ($0.0, $0.1) }
+        } else {
+            intervals = events.filter(\.event.isPause).map { ($0.event.start, $0.event.end) }
+        }
+        let pauses = MMU.union(intervals.map { (max($0.start, t0) - t0, min($0.end, t1) - t0) })
+        let cycles = records.map { r in
+            GCCycleSummary(cycle: r.cycle, startSeconds: origin + r.start - t0, markSetupSeconds: r.stw1,
+                           concurrentMarkSeconds: r.concurrent, markTerminationSeconds: r.stw2,
+                           heapAtStartBytes: r.heapAtStart, heapAtMarkEndBytes: r.heapAtMarkEnd, heapMarkedBytes: r.heapMarked,
+                           goalBytes: r.goal, assistSeconds: r.assistSeconds, assists: r.assists,
+                           backgroundCPUSeconds: r.backgroundCPUSeconds, gctrace: r.gctraceLine)
+        }
+        let final = state.finalHeap.load(ordering: .relaxed)
+        let peak = max(final, records.map { max($0.heapAtMarkEnd, $0.heapAtStart) }.max() ?? 0)
+        return GCReport(
+            gogc: options.gogc, memoryLimitBytes: options.memoryLimit, heapMinimumBytes: options.heapMinimum,
+            stopTheWorld: options.stopTheWorld, verified: verify, procs: records.first?.procs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
+            replaySeconds: t1 - t0, cycles: cycles, pauses: pauses,
+            backgroundCPUSeconds: records.reduce(0) { $0 + $1.backgroundCPUSeconds },
+            assistSeconds: records.reduce(0) { $0 + $1.assistSeconds }, assists: records.reduce(0) { $0 + $1.assists },
+            peakHeapBytes: peak, finalHeapBytes: final)
+    }
+
+    /// Writes the Chrome trace-event timeline (GCTimeline.swift) to `path`, atomically.
+    public func writeTimeline(to path: String) throws(InputError) {
+        let (t0, t1) = replayInterval
+        let snapshot = state.shared.withLock { $0 }
+        let text = GCTimeline.render(events: snapshot.events, workerThreads: snapshot.workerThreads,
+                                     workerSpans: snapshot.starts.keys.sorted().map { ($0, snapshot.starts[$0]!, snapshot.ends[$0] ?? t1) },
+                                     cycles: collector.cycles, collectorStart: collector.startTime,
+                                     replayStart: t0, replayEnd: t1)
+        let file = try AtomicOutputFile(path: path)
+        do {
+            try file.write(text)
+            try file.commit()
+        } catch {
+            file.abandon()
+            throw error
+        }
+    }
+}
+
+/// The collector replay loop: entries [start, end) of one worker's ops (see the file
+/// comment). Returns `end`, or the entry that failed (the heap is exhausted, a wait was
+/// aborted, or with `check` an op named a freed object: then `failure` says which).
+@inline(never)
+func replayGCOps<S: ReplaySynchronization>(
+    _ m: Mutator,
+    _ check: Collector?,
+    _ sync: S,
+    ops: UnsafePointer<ReplayOp>,
+    from start: Int,
+    to end: Int,
+    table: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
+    failure: inout GCUseAfterFree
+) -> Int {
+    /// Verify: is the object in `slot` still allocated? Records the failure if not.
+    @inline(__always)
+    func freed(_ p: UnsafeMutableRawPointer, _ i: Int, role: Int) -> Bool {
+        guard let check, !check.isAllocated(p) else { return false }
+        failure.op = i
+        failure.role = role
+        return true
+    }
+    var i = start
+    while i < end {
+        m.poll()
+        let op = ops[i]
+        let slot = Int(truncatingIfNeeded: op.slot)
+        switch op.kind {
+        case ReplayOp.gcAlloc:
+            let size = Int(truncatingIfNeeded: op.arg & ReplayOp.gcSizeMask)
+            let ptrs = op.gcPointerSlots
+            guard let p = m.allocate(size: size, pointerSlots: ptrs) else { return i }
+            if ptrs > 0 {
+                m.writePointer(p, slot: 0, nil)
+            } else if size >= 8 {
+                p.storeBytes(of: UInt64(op.slot), as: UInt64.self)
+            } else {
+                p.storeBytes(of: UInt8(truncatingIfNeeded: op.slot), as: UInt8.self)
+            }
+            touchPages(p, from: 0, to: size)
+            m.hold(p)
+            table[slot] = p
+        case ReplayOp.hold:
+            let p = table[slot].unsafelyUnwrapped
+            if check != nil && freed(p, i, role: 0) { return i }
+            m.hold(p)
+        case ReplayOp.drop:
+            let p = table[slot].unsafelyUnwrapped
+            if check != nil && freed(p, i, role: 0) { return i }
+            m.drop(p)
+        case ReplayOp.store:
+            let source = table[slot].unsafelyUnwrapped
+            let target = table[Int(truncatingIfNeeded: op.destinationSlot)].unsafelyUnwrapped
+            if check != nil && (freed(source, i, role: 0) || freed(target, i, role: 1)) { return i }
+            m.writePointer(source, slot: op.wordIndex, target)
+        case ReplayOp.storeNil:
+            let source = table[slot].unsafelyUnwrapped
+            if check != nil && freed(source, i, role: 0) { return i }
+            m.writePointer(source, slot: op.wordIndex, nil)
+        case ReplayOp.gcRealloc:
+            let old = table[slot].unsafelyUnwrapped
+            if check != nil && freed(old, i, role: 0) { return i }
+            let newSize = Int(truncatingIfNeeded: op.arg)
+            let oldSize = Int(truncatingIfNeeded: ops[i &+ 1].arg)
+            let holds = Int(ops[i &+ 1].slot)
+            guard let p = m.allocate(size: newSize, pointerSlots: 0) else { return i }
+            p.copyMemory(from: old, byteCount: min(oldSize, newSize))
+            if newSize > oldSize {
+                p.storeBytes(of: 1, toByteOffset: oldSize, as: UInt8.self)
+                touchPages(p, from: oldSize, to: newSize)
+            }
+            // holds + 1: the extra one keeps the copy a root until the stores the lowering
+            // put after this op make it reachable as the original was.
+            for _ in 0...holds { m.hold(p) }
+            for _ in 0..<holds { m.drop(old) }
+            table[slot] = p
+            i &+= 1
+        case ReplayOp.wait:
+            let w = Int(op.worker), n = Int(truncatingIfNeeded: op.arg)
+            var spins = 0
+            while !sync.reached(worker: w, count: n) {
+                if sync.isAborted { return i }
+                m.poll()
+                spins &+= 1
+                if spins > 100 { sched_yield() }
+            }
+        default:
+            break
+        }
+        i &+= 1
+        sync.published(i)
+    }
+    return end
+}
+
+extension ReplayRunner {
+    /// `--allocator gc`: runs `program` (lowered for the collector) and adds the collector's
+    /// figures; writes the timeline if asked. A use after free found by `--verify` is thrown
+    /// with `ReplayError.useAfterFree` set.
+    static func measureCollector(program: ReplayProgram, options: GCReplayOptions, verify: Bool) throws(ReplayError) -> ReplayMeasurement {
+        var made: GCBackend? = nil
+        var m: ReplayMeasurement
+        let backend: GCBackend
+        do throws(ReplayError) {
+            (m, backend) = try run(program, makeBackend: { () throws(ReplayError) in
+                let b = try GCBackend(program: program.info, options: options, verify: verify)
+                made = b
+                return b
+            })
+        } catch {
+            var e = error
+            if e.useAfterFree == nil, let u = made?.useAfterFree { e.useAfterFree = u }
+            throw e
+        }
+        m.verified = verify
+        m.gc = backend.report()
+        if let path = options.timeline {
+            do { try backend.writeTimeline(to: path) } catch { throw ReplayError("\(error)") }
+        }
+        return m
+    }
+}
