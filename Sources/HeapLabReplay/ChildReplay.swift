@@ -252,12 +252,9 @@ extension ChildReplay {
             return try measure(program: program, allocator: allocator, trace: trace, verify: verify,
                                sizedFree: sizedFree, executable: executable, gc: gc)
         } catch {
-            guard let u = (error as? ReplayError)?.useAfterFree, let origins = program.origins,
-                  u.worker >= 0, u.worker < origins.count, u.op >= 0, u.op < origins[u.worker].count,
-                  origins[u.worker][u.op].record >= 0 else { throw error }
-            let origin = origins[u.worker][u.op]
-            let id = u.role == 1 ? origin.destination : origin.object
-            throw InputError(file: trace, location: origin.location, message: "object \(id) was used after the collector freed it")
+            guard let u = error.useAfterFree,
+                  let named = u.inputError(trace: trace, origins: program.origins) else { throw error }
+            throw named
         }
     }
 }

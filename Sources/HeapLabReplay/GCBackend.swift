@@ -68,6 +68,16 @@ public struct GCUseAfterFree: Equatable, Sendable {
         self.op = op
         self.role = role
     }
+
+    /// The trace error for it: `FILE:LINE: object N was used after the collector freed it`,
+    /// from the program's origins (nil when they do not cover the op).
+    public func inputError(trace: String, origins: [[OpOrigin]]?) -> InputError? {
+        guard let origins, worker >= 0, worker < origins.count, op >= 0, op < origins[worker].count else { return nil }
+        let origin = origins[worker][op]
+        guard origin.record >= 0 else { return nil }
+        let id = role == 1 ? origin.destination : origin.object
+        return InputError(file: trace, location: origin.location, message: "object \(id) was used after the collector freed it")
+    }
 }
 
 /// How the collector runs in a replay (the `heaplab replay` options of the same names).
@@ -302,8 +312,12 @@ public final class GCBackend: ReplayBackend {
         collector.shutdown()
         let (t0, t1) = replayInterval
         let origin = collector.startTime
-        let records = collector.cycles.filter { origin + $0.start < t1 }
         let events = state.shared.withLock { $0.events }
+        // The replay's cycles and pauses: those whose world stopped before its end (a cycle
+        // under way when the last worker finished may complete after it).
+        var setupStart: [Int: Double] = [:]
+        for e in events where e.event.kind == .markSetup { setupStart[e.event.cycle] = e.event.start }
+        let records = collector.cycles.filter { (setupStart[$0.cycle] ?? origin + $0.start) < t1 }
         var intervals: [(start: Double, end: Double)] = []
         if options.stopTheWorld {
             // One pause per cycle: the world stays stopped from mark setup to termination.
@@ -316,7 +330,7 @@ public final class GCBackend: ReplayBackend {
         } else {
             intervals = events.filter(\.event.isPause).map { ($0.event.start, $0.event.end) }
         }
-        let pauses = MMU.union(intervals.map { (max($0.start, t0) - t0, min($0.end, t1) - t0) })
+        let pauses = MMU.union(intervals.filter { $0.start < t1 }.map { (max($0.start, t0) - t0, $0.end - t0) })
         let cycles = records.map { r in
             GCCycleSummary(cycle: r.cycle, startSeconds: origin + r.start - t0, markSetupSeconds: r.stw1,
                            concurrentMarkSeconds: r.concurrent, markTerminationSeconds: r.stw2,

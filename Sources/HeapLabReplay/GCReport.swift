@@ -16,8 +16,10 @@
 //   heap            the goal of each cycle, and the peak heap (Go's heapLive: at each mark's
 //                   end, and at the end of the replay)
 //
-// Invariants: `pauses` are disjoint, sorted, inside [0, replaySeconds] (times count from the
-// start of the replay); percentiles are within 0.1% above the exact order statistic.
+// Invariants: `pauses` are disjoint and sorted, and start inside [0, replaySeconds] (times
+// count from the start of the replay; a pause under way when the replay ends is kept whole,
+// the MMU counts only its part inside the replay); percentiles are within 0.1% above the
+// exact order statistic.
 
 /// An HDR-style histogram of durations in nanoseconds: exact below 2048 ns, above that
 /// 1024 linear sub-buckets per power of two, so every recorded value is known to three
