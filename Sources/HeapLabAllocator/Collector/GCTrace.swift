@@ -4,7 +4,7 @@
 //
 //   gc #         the cycle number
 //   @#s          seconds since the collector started
-//   #%           share of the process's CPU time spent in GC so far
+//   #%           share of the CPU available since start (wall × P) spent in GC, as Go
 //   #+#+# clock  wall time of mark setup (STW) + concurrent mark + mark termination (STW)
 //   #+#/#/#+#    CPU time of mark setup + assists/background/idle marking + mark termination;
 //                as Go, the STW phases count clock × P

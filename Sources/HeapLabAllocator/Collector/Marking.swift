@@ -259,7 +259,8 @@ extension Collector {
         record.stw2 += end - start
         configuration.onEvent?(GCEvent(kind: .markTermination, cycle: record.cycle, start: start, end: end))
         record.stw2CPU = threadCPUSeconds() - cpu
-        record.cpuTotalSinceStart = processCPUSeconds()
+        // Go: GC CPU as a share of the CPU available since start (wall time × P).
+        record.cpuTotalSinceStart = (monotonicSeconds() - startTime) * Double(procCount)
         record.gcCPUSinceStart = accumulatedGCCPU(adding: record)
         statsLock.withLock { records.append(record) }
         configuration.onCycle?(record)
