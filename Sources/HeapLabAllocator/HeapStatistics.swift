@@ -145,6 +145,21 @@ extension Heap {
     }
 }
 
+extension Heap {
+    /// Memory the heap holds besides its in-use spans, from counters only (no span walk):
+    /// idle pages still resident plus metadata. For the pacer's memory-limit goal.
+    func overheadBytes() -> Int {
+        let s = state
+        s.pointee.lock.lock()
+        defer { s.pointee.lock.unlock() }
+        let idleResident = s.pointee.pages.freeUnscavengedPages << AllocatorConstants.pageShift
+        var metadata = s.pointee.tinyBitmaps.mappedBytes + s.pointee.cacheHeaders.mappedBytes
+        for w in 0...16 { metadata += s.pointee.bitmaps[w].mappedBytes }
+        let mappedPages = s.pointee.mappedBytes >> AllocatorConstants.pageShift
+        return idleResident + metadata + mappedPages * 8
+    }
+}
+
 extension ThreadCache {
     /// Gives this cache's spans back to the central lists (its counters stay with it).
     /// Afterwards the heap's live counts are exact without walking this cache.

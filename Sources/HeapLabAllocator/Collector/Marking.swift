@@ -236,11 +236,10 @@ extension Collector {
         let scanWork = scanWorkDone.load(ordering: .relaxed)
         let markTime = max(record.concurrent, 1e-9)
         let workerUtil = min(1.0, workerCPUSeconds() / max(markTime, 1e-9) / Double(max(procCount, 1)))
-        let stats = heap.statistics()
         pacer.endCycle(heapLiveAtEnd: heapLiveEnd, triggeredAt: triggeredAt, scanWork: scanWork,
                        utilization: max(workerUtil, Pacer.backgroundUtilization), idleUtilization: 0,
                        bytesMarked: marked, heapScan: scanWork, stackScan: pacer.stackScan,
-                       overhead: stats.metadataBytes + stats.heapIdle - stats.heapReleased)
+                       overhead: heap.overheadBytes())
         heapLive.store(marked, ordering: .relaxed)
         triggerBytes.store(pacer.trigger, ordering: .relaxed)
 
