@@ -11,6 +11,10 @@
 // marks that (trace, allocator) failed with the message, and its later runs are skipped;
 // the rest of the bench goes on. A bad trace stops the bench (InputError, exit 2).
 //
+// The collector (`gc`) replays the trace lowered for it (holds as roots, no frees), a second
+// program made once per trace; `heapSweep` adds Hertz & Berger's heap-size sweep of the
+// collector to every round (HeapSweep.swift).
+//
 // Derived figures (BenchFigures): per round, wall and cpu time, ns per record, peak heap
 // RSS (VmHWM - baseline), RSS at peak live, allocator cost (wall - null wall of the same
 // round), and ratios against the baseline allocator of the same round; then min / median /
@@ -31,6 +35,11 @@ public struct BenchOptions: Sendable {
     public var sizedFree: Bool
     /// The heaplab binary that runs the children (default: this process's).
     public var executable: String?
+    /// The collector's options for the `gc` allocator's runs.
+    public var gc = GCReplayOptions()
+    /// Heap sizes, as factors of each trace's minimum heap (peak live bytes), at which the
+    /// collector runs with a fixed-size heap (HeapSweep.swift); empty: no sweep.
+    public var heapSweep: [Double] = []
 
     public init(traces: [String], allocators: [AllocatorKind] = AllocatorKind.benchDefault, runs: Int = 5,
                 baseline: AllocatorKind = .jemalloc, threads: Int? = nil, sizedFree: Bool = false,
@@ -58,6 +67,8 @@ public struct BenchTrace: Equatable, Sendable {
     public var loadSeconds: Double
     public var program: ReplayProgramInfo
     public var cells: [BenchCell]
+    /// The heap sweep's points (empty without `--heap-sweep`).
+    public var sweep: [HeapSweepPoint] = []
 
     /// The file name without directories.
     public var name: String { path.split(separator: "/").last.map(String.init) ?? path }
@@ -199,7 +210,7 @@ public enum Bench {
             warnings.append("baseline \(options.baseline.rawValue) did not run: no ratios")
         }
         let runs = max(1, options.runs)
-        let total = options.traces.count * allocators.count * (runs + 1)
+        let total = options.traces.count * (allocators.count + Set(options.heapSweep).count) * (runs + 1)
         var done = 0
         var traces: [BenchTrace] = []
         for path in options.traces {
@@ -207,22 +218,49 @@ public enum Bench {
             let program = try TraceLowering.lower(path: path, workers: options.threads)
             let loadSeconds = Double(ReplaySystem.monotonicNanos() - start) / 1e9
             var cells = allocators.map { BenchCell(allocator: $0, runs: Array(repeating: nil, count: runs), error: nil) }
+            var sweep: [HeapSweepPoint] = []
+            if !options.heapSweep.isEmpty {
+                if program.info.peakLiveBytes > 0 {
+                    sweep = HeapSweepPoint.points(factors: options.heapSweep, minimumHeap: program.info.peakLiveBytes, runs: runs)
+                } else {
+                    warnings.append("\(path): no heap sweep (the trace never has live bytes)")
+                }
+            }
+            // The collector replays the trace lowered for it.
+            let collectorProgram = allocators.contains(.gc) || !sweep.isEmpty
+                ? try TraceLowering.lower(path: path, workers: options.threads, forCollector: true) : nil
             for round in -1..<runs {   // round -1 is the warm-up
                 for (i, a) in allocators.enumerated() {
                     progress(BenchProgress(done: done, total: total, trace: path, allocator: a, warmUp: round < 0))
                     done += 1
                     guard cells[i].error == nil else { continue }
                     do {
-                        let m = try ChildReplay.measure(program: program, allocator: a, trace: path,
-                                                        sizedFree: options.sizedFree, executable: options.executable)
+                        let m = try ChildReplay.measure(program: a == .gc ? collectorProgram! : program, allocator: a, trace: path,
+                                                        sizedFree: options.sizedFree && a != .gc, executable: options.executable,
+                                                        gc: a == .gc ? options.gc : nil)
                         if round >= 0 { cells[i].runs[round] = m }
                     } catch {
                         cells[i].error = "\(error)"
                         warnings.append("\(path): \(a.rawValue) failed: \(error)")
                     }
                 }
+                for k in sweep.indices {
+                    progress(BenchProgress(done: done, total: total, trace: path, allocator: .gc, warmUp: round < 0))
+                    done += 1
+                    guard sweep[k].error == nil else { continue }
+                    do {
+                        let m = try ChildReplay.measure(program: collectorProgram!, allocator: .gc, trace: path,
+                                                        executable: options.executable, gc: sweep[k].options(base: options.gc))
+                        if round >= 0 { sweep[k].runs[round] = m }
+                    } catch {
+                        sweep[k].error = "\(error)"
+                        warnings.append("\(path): gc at \(Format.fixed(sweep[k].factor, 2))x the minimum heap failed: \(error)")
+                    }
+                }
             }
-            traces.append(BenchTrace(path: path, loadSeconds: loadSeconds, program: program.info, cells: cells))
+            var trace = BenchTrace(path: path, loadSeconds: loadSeconds, program: program.info, cells: cells)
+            trace.sweep = sweep
+            traces.append(trace)
         }
         return BenchResult(allocators: allocators, baseline: options.baseline, runs: runs, traces: traces, warnings: warnings)
     }

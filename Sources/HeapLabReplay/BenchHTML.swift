@@ -10,6 +10,9 @@
 //       memory      bars = median peak heap RSS, whiskers = min..max
 //       cost        median allocator-cost ratio vs baseline (null excluded), line at 1
 //       live heap   live bytes along the trace (the load phase's profile), as an area line
+//       heap sweep  (with --heap-sweep) Hertz & Berger's curve: gc time / baseline time
+//                   against the heap size over the minimum heap, with the baseline's 1.0
+//                   line (HeapSweep.swift)
 //     and a table with every median figure.
 // Each allocator keeps one colour everywhere (Okabe & Ito's colour-blind-safe palette).
 //
@@ -183,6 +186,61 @@ public enum BenchHTML {
         return svg
     }
 
+    /// Hertz & Berger's curve for one trace: median gc/baseline time ratio at each heap size
+    /// (a factor of the minimum heap), with the baseline's 1.0 line.
+    static func sweepChart(_ trace: BenchTrace, baseline: AllocatorKind) -> String {
+        let figures = trace.sweepFigures(baseline: baseline)
+        let points = figures.compactMap { f in f.timeRatio.map { (f, $0) } }
+        let title = "Heap size vs time: gc / \(baseline.rawValue) with oracle frees"
+        let width = 620.0, height = 270.0, left = 64.0, right = 24.0, top = 34.0, bottom = 46.0
+        let plotW = width - left - right, plotH = height - top - bottom
+        let xMaxValue = max(figures.map(\.factor).max() ?? 1, 1) * 1.05
+        let xMin = min(1.0, figures.map(\.factor).min() ?? 1)
+        let yTop = max(1.2, (points.map(\.1).max() ?? 1) * 1.08)
+        let yStep = niceStep(yTop, count: 5)
+        let yMax = ceil(yTop / yStep) * yStep
+        let xStep = niceStep(xMaxValue - xMin, count: 6)
+        func px(_ x: Double) -> Double { left + plotW * (x - xMin) / max(xMaxValue - xMin, 1e-9) }
+        func py(_ y: Double) -> Double { top + plotH * (1 - min(y, yMax) / yMax) }
+        var svg = "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(num(width)) \(num(height))\" width=\"\(num(width))\" height=\"\(num(height))\" role=\"img\" aria-label=\"\(escape(title))\">"
+        svg += "<title>\(escape(title))</title>"
+        svg += "<text x=\"\(num(left))\" y=\"20\" class=\"ctitle\">\(escape(title))</text>"
+        var v = 0.0
+        while v <= yMax + yStep / 2 {
+            svg += "<line x1=\"\(num(left))\" y1=\"\(num(py(v)))\" x2=\"\(num(left + plotW))\" y2=\"\(num(py(v)))\" class=\"grid\"/>"
+            svg += "<text x=\"\(num(left - 6))\" y=\"\(num(py(v) + 4))\" class=\"tick\" text-anchor=\"end\">\(label(v, step: yStep))</text>"
+            v += yStep
+        }
+        var x = ceil(xMin / xStep) * xStep
+        while x <= xMaxValue + xStep * 1e-9 {
+            svg += "<text x=\"\(num(px(x)))\" y=\"\(num(top + plotH + 16))\" class=\"tick\" text-anchor=\"middle\">\(label(x, step: xStep))×</text>"
+            x += xStep
+        }
+        svg += "<text x=\"\(num(left + plotW / 2))\" y=\"\(num(height - 6))\" class=\"axis\" text-anchor=\"middle\">heap size / minimum heap (\(escape(Format.bytes(trace.program.peakLiveBytes))) peak live)</text>"
+        svg += "<text x=\"14\" y=\"\(num(top + plotH / 2))\" class=\"axis\" text-anchor=\"middle\" transform=\"rotate(-90 14 \(num(top + plotH / 2)))\">time / \(escape(baseline.rawValue))</text>"
+        // Hertz & Berger's readings at 2× and 3×.
+        for k in BenchResult.sweepReadings where k >= xMin && k <= xMaxValue {
+            svg += "<line x1=\"\(num(px(k)))\" y1=\"\(num(top))\" x2=\"\(num(px(k)))\" y2=\"\(num(top + plotH))\" class=\"grid\"/>"
+        }
+        svg += "<line x1=\"\(num(left))\" y1=\"\(num(py(1)))\" x2=\"\(num(left + plotW))\" y2=\"\(num(py(1)))\" class=\"reference\"/>"
+        svg += "<text x=\"\(num(left + plotW - 4))\" y=\"\(num(py(1) - 6))\" class=\"tick\" text-anchor=\"end\">\(escape(baseline.rawValue)), oracle frees = 1</text>"
+        if !points.isEmpty {
+            let line = points.map { "\(num(px($0.0.factor))),\(num(py($0.1)))" }.joined(separator: " ")
+            svg += "<polyline points=\"\(line)\" fill=\"none\" stroke=\"\(colour(.gc))\" stroke-width=\"2\"/>"
+            for (f, r) in points {
+                let tip = "\(Format.fixed(f.factor, 2))× minimum heap: \(Format.fixed(r, 3)) × \(baseline.rawValue)"
+                    + (f.heapRatio.map { "; peak heap \(Format.fixed($0, 2)) × minimum" } ?? "")
+                    + (f.medianCycles.map { "; \(Format.fixed($0, 0)) cycles" } ?? "")
+                svg += "<circle cx=\"\(num(px(f.factor)))\" cy=\"\(num(py(r)))\" r=\"4\" fill=\"\(colour(.gc))\"><title>\(escape(tip))</title></circle>"
+            }
+        } else {
+            svg += "<text x=\"\(num(left + plotW / 2))\" y=\"\(num(top + plotH / 2))\" class=\"tick\" text-anchor=\"middle\">no ratios: the sweep or \(escape(baseline.rawValue)) did not run</text>"
+        }
+        svg += "<line x1=\"\(num(left))\" y1=\"\(num(top + plotH))\" x2=\"\(num(left + plotW))\" y2=\"\(num(top + plotH))\" class=\"axisline\"/>"
+        svg += "</svg>"
+        return svg
+    }
+
     /// 1200000 as "1.2M".
     static func shortCount(_ x: Double) -> String {
         if x >= 1e9 { return Format.fixed(x / 1e9, x >= 1e10 ? 0 : 1) + "G" }
@@ -255,7 +313,17 @@ public enum BenchHTML {
             h += "<td>\(g.time.map { Format.fixed($0, 3) } ?? "–")</td><td>\(g.cost.map { Format.fixed($0, 3) } ?? "–")</td>"
             h += "<td>\(g.rss.map { Format.fixed($0, 3) } ?? "–")</td><td>\(g.traces)</td></tr>\n"
         }
-        h += "</tbody>\n</table>\n</section>\n"
+        h += "</tbody>\n</table>\n"
+        if result.hasHeapSweep {
+            h += "<p class=\"note\">Heap sweep (Hertz &amp; Berger, OOPSLA 2005): the collector with a fixed heap of k × each trace's minimum heap (its peak live bytes), time over \(escape(b)) freeing at the lifetime oracle's death points; geometric mean over traces of the ratio read off each trace's curve.</p>\n"
+            h += "<table>\n<thead><tr><th>heap</th><th>gc time / \(escape(b)) time</th><th>traces</th></tr></thead>\n<tbody>\n"
+            for k in BenchResult.sweepReadings {
+                let g = result.sweepGeometricMean(atFactor: k)
+                h += "<tr><td>\(Format.fixed(k, 0))× minimum</td><td>\(g.ratio.map { Format.fixed($0, 3) } ?? "–")</td><td>\(g.traces)</td></tr>\n"
+            }
+            h += "</tbody>\n</table>\n"
+        }
+        h += "</section>\n"
 
         for trace in result.traces {
             let p = trace.program
@@ -289,6 +357,7 @@ public enum BenchHTML {
                               bars: costBars, divisor: 1, reference: (1, b)) + "\n"
             }
             h += liveChart(title: "Live heap over the trace", profile: p.liveProfile, records: p.records) + "\n"
+            if !trace.sweep.isEmpty { h += sweepChart(trace, baseline: result.baseline) + "\n" }
             h += "</div>\n"
             h += "<table>\n<thead><tr><th>allocator</th><th>time</th><th>min–max</th><th>vs \(escape(b))</th><th>cost vs \(escape(b))</th><th>ns/record</th><th>peak heap RSS</th><th>vs \(escape(b))</th><th>frag #3</th><th>frag #4</th></tr></thead>\n<tbody>\n"
             for f in figures {

@@ -14,6 +14,9 @@
 //   peak_heap_rss_bytes, rss_at_peak_live_bytes, fragmentation_3, fragmentation_4
 //   time_ratio, cost_ratio, rss_ratio   (run rows: that round's pair ratio; median rows: the
 //                                        median of the pair ratios; geomean rows: over traces)
+//   heap_factor, heap_ratio   heap sweep rows only (`sweep` per run, `sweep_median`; allocator
+//                             gc): the fixed heap as a factor of the minimum heap, and the
+//                             collector's peak heap over the minimum heap (HeapSweep.swift)
 // Empty fields mean "not available" (failed run, no null allocator, no baseline).
 
 extension BenchResult {
@@ -46,6 +49,7 @@ extension BenchResult {
                 cells.append(Format.pad(f.nsPerRecordSpread.map { Format.fixed($0.median, 2) } ?? "-", 10, right: true))
                 out += "  " + cells.joined(separator: "  ") + "\n"
             }
+            out += sweepTable(trace)
             out += "\n"
         }
         out += "Summary: geometric mean over \(traces.count) trace\(traces.count == 1 ? "" : "s") of the median ratios vs \(b) (below 1: faster / smaller)\n"
@@ -58,6 +62,7 @@ extension BenchResult {
                            Format.pad(g.rss.map { Format.fixed($0, 3) } ?? "-", 14, right: true),
                            Format.pad(String(g.traces), 7, right: true)].joined(separator: " ") + "\n"
         }
+        out += sweepSummary()
         out += "Times are of the replay loop only (median of \(runs) run\(runs == 1 ? "" : "s"), each in its own process, interleaved, after one warm-up); cost = time - null time of the same round; peak heap RSS = VmHWM - the child's RSS before the allocator started.\n"
         for w in warnings { out += "warning: \(w)\n" }
         return out
@@ -116,7 +121,7 @@ extension BenchResult {
                 if let error = cell?.error { members.append(JSONMember("error", .string(error))) }
                 cells.append(JSONMember(f.allocator.rawValue, .object(members)))
             }
-            traceValues.append(.object([
+            var traceMembers = [
                 JSONMember("trace", .string(trace.path)),
                 JSONMember("records", .int(p.records)),
                 JSONMember("ops", .int(p.totalOps)),
@@ -126,7 +131,9 @@ extension BenchResult {
                 JSONMember("load_seconds", .double(trace.loadSeconds)),
                 JSONMember("live_profile", .array(p.liveProfile.map { .array([.int($0.record), .int($0.liveBytes)]) })),
                 JSONMember("allocators", .object(cells)),
-            ]))
+            ]
+            if let sweep = sweepJSON(trace) { traceMembers.append(JSONMember("heap_sweep", sweep)) }
+            traceValues.append(.object(traceMembers))
         }
         let means = geometricMeans().map { g in
             JSONMember(g.allocator.rawValue, .object([
@@ -134,14 +141,16 @@ extension BenchResult {
                 JSONMember("rss_ratio", .number(g.rss)), JSONMember("traces", .int(g.traces)),
             ]))
         }
-        return .object([
+        var members = [
             JSONMember("baseline", .string(baseline.rawValue)),
             JSONMember("runs", .int(runs)),
             JSONMember("allocators", .array(allocators.map { .string($0.rawValue) })),
             JSONMember("traces", .array(traceValues)),
             JSONMember("geomean", .object(means)),
             JSONMember("warnings", .array(warnings.map { .string($0) })),
-        ])
+        ]
+        if let sweep = sweepSummaryJSON() { members.append(JSONMember("heap_sweep", sweep)) }
+        return .object(members)
     }
 
     // MARK: CSV
@@ -150,6 +159,7 @@ extension BenchResult {
         "kind", "trace", "allocator", "round", "wall_seconds", "cpu_seconds", "ns_per_record",
         "allocator_cost_seconds", "peak_rss_bytes", "peak_heap_rss_bytes", "rss_at_peak_live_bytes",
         "fragmentation_3", "fragmentation_4", "time_ratio", "cost_ratio", "rss_ratio",
+        "heap_factor", "heap_ratio",
     ]
 
     static func csvField(_ s: String) -> String {
@@ -173,14 +183,14 @@ extension BenchResult {
                     lines.append(([ "run", t, a, String(r)] + [
                         f.wall[r], f.cpu[r], f.nsPerRecord[r], f.cost[r], f.peakRSS[r], f.peakHeapRSS[r],
                         f.rssAtPeakLive[r], f.fragmentation3[r], f.fragmentation4[r],
-                        f.timeRatios[r], f.costRatios[r], f.rssRatios[r],
+                        f.timeRatios[r], f.costRatios[r], f.rssRatios[r], nil, nil,
                     ].map(Self.csvNumber)).joined(separator: ","))
                 }
                 let spreads = [f.wallSpread, f.cpuSpread, f.nsPerRecordSpread, f.costSpread, f.peakRSSSpread,
                                f.peakHeapRSSSpread, f.rssAtPeakLiveSpread, f.fragmentation3Spread, f.fragmentation4Spread]
                 for (kind, pick) in [("min", { (s: BenchStatistics.Spread) in s.min }),
                                      ("median", { $0.median }), ("max", { $0.max })] {
-                    let ratios: [Double?] = kind == "median" ? [f.timeRatio, f.costRatio, f.rssRatio] : [nil, nil, nil]
+                    let ratios: [Double?] = (kind == "median" ? [f.timeRatio, f.costRatio, f.rssRatio] : [nil, nil, nil]) + [nil, nil]
                     lines.append(([kind, t, a, ""] + (spreads.map { $0.map(pick) } + ratios).map(Self.csvNumber))
                         .joined(separator: ","))
                 }
@@ -188,8 +198,9 @@ extension BenchResult {
         }
         for g in geometricMeans() {
             lines.append((["geomean", "*", g.allocator.rawValue, ""] + Array(repeating: "", count: 9)
-                          + [g.time, g.cost, g.rss].map(Self.csvNumber)).joined(separator: ","))
+                          + [g.time, g.cost, g.rss, nil, nil].map(Self.csvNumber)).joined(separator: ","))
         }
+        for trace in traces { lines += sweepCSVRows(trace) }
         return lines.joined(separator: "\n") + "\n"
     }
 }

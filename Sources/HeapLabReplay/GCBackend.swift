@@ -94,6 +94,10 @@ public struct GCReplayOptions: Equatable, Sendable {
     public var gctrace = false
     /// Write a Chrome trace-event timeline to this file.
     public var timeline: String? = nil
+    /// Measurement only: pointer stores skip the write barrier (plain stores). Allowed only
+    /// with GOGC=off and no memory limit, so that no cycle ever marks; comparing with a normal
+    /// run gives the cost of the barrier's check outside marking (docs/replay.md).
+    public var rawStores = false
 
     public init(gogc: Int? = 100, memoryLimit: Int? = nil, heapMinimum: Int? = nil, stopTheWorld: Bool = false,
                 gctrace: Bool = false, timeline: String? = nil) {
@@ -113,6 +117,7 @@ public struct GCReplayOptions: Equatable, Sendable {
         if stopTheWorld { a.append("--stw") }
         if gctrace { a.append("--gctrace") }
         if let timeline { a += ["--timeline", timeline] }
+        if rawStores { a.append("--raw-stores") }
         return a
     }
 }
@@ -165,6 +170,7 @@ public final class GCBackend: ReplayBackend {
         let worker: Int
         let verify: Bool
         let streamLength: Int
+        let rawStores: Bool
 
         /// Used only outside the op loop (the loop is `runOps`): pointer-free objects.
         public mutating func allocate(size: Int, noscan: Bool) -> UnsafeMutableRawPointer? {
@@ -185,8 +191,11 @@ public final class GCBackend: ReplayBackend {
             let now = Self.monotonic()
             if start == 0 { state.shared.withLock { $0.starts[worker] = now } }
             var failure = GCUseAfterFree(worker: worker, op: -1, role: 0)
-            let done = replayGCOps(mutator, verify ? collector : nil, sync, ops: ops, from: start, to: end, table: table,
-                                   failure: &failure)
+            let done = rawStores
+                ? replayGCOps(mutator, verify ? collector : nil, sync, RawStores(), ops: ops, from: start, to: end, table: table,
+                              failure: &failure)
+                : replayGCOps(mutator, verify ? collector : nil, sync, BarrierStores(), ops: ops, from: start, to: end, table: table,
+                              failure: &failure)
             if done != end || done == streamLength {
                 let finish = Self.monotonic()
                 state.shared.withLock {
@@ -213,6 +222,9 @@ public final class GCBackend: ReplayBackend {
     public init(program: ReplayProgramInfo, options: GCReplayOptions, verify: Bool) throws(ReplayError) {
         guard program.collected else {
             throw ReplayError("the collector back end needs a program lowered for it (TraceLowering forCollector)")
+        }
+        if options.rawStores && (options.gogc != nil || options.memoryLimit != nil) {
+            throw ReplayError("raw stores (no write barrier) need GOGC=off and no memory limit: no cycle may run")
         }
         self.options = options
         self.verify = verify
@@ -252,7 +264,7 @@ public final class GCBackend: ReplayBackend {
         let thread = UInt(pthread_self())
         state.shared.withLock { $0.workerThreads[thread] = worker }
         return Allocator(mutator: m, collector: collector, state: state, worker: worker, verify: verify,
-                         streamLength: streamLengths[worker])
+                         streamLength: streamLengths[worker], rawStores: options.rawStores)
     }
 
     /// Waits (answering safepoints) until every worker is done, then unregisters; the last
@@ -372,10 +384,11 @@ public final class GCBackend: ReplayBackend {
 /// comment). Returns `end`, or the entry that failed (the heap is exhausted, a wait was
 /// aborted, or with `check` an op named a freed object: then `failure` says which).
 @inline(never)
-func replayGCOps<S: ReplaySynchronization>(
+func replayGCOps<S: ReplaySynchronization, P: PointerStores>(
     _ m: Mutator,
     _ check: Collector?,
     _ sync: S,
+    _ stores: P,
     ops: UnsafePointer<ReplayOp>,
     from start: Int,
     to end: Int,
@@ -401,7 +414,7 @@ func replayGCOps<S: ReplaySynchronization>(
             let ptrs = op.gcPointerSlots
             guard let p = m.allocate(size: size, pointerSlots: ptrs) else { return i }
             if ptrs > 0 {
-                m.writePointer(p, slot: 0, nil)
+                stores.write(m, p, 0, nil)
             } else if size >= 8 {
                 p.storeBytes(of: UInt64(op.slot), as: UInt64.self)
             } else {
@@ -422,11 +435,11 @@ func replayGCOps<S: ReplaySynchronization>(
             let source = table[slot].unsafelyUnwrapped
             let target = table[Int(truncatingIfNeeded: op.destinationSlot)].unsafelyUnwrapped
             if check != nil && (freed(source, i, role: 0) || freed(target, i, role: 1)) { return i }
-            m.writePointer(source, slot: op.wordIndex, target)
+            stores.write(m, source, op.wordIndex, target)
         case ReplayOp.storeNil:
             let source = table[slot].unsafelyUnwrapped
             if check != nil && freed(source, i, role: 0) { return i }
-            m.writePointer(source, slot: op.wordIndex, nil)
+            stores.write(m, source, op.wordIndex, nil)
         case ReplayOp.gcRealloc:
             let old = table[slot].unsafelyUnwrapped
             if check != nil && freed(old, i, role: 0) { return i }
@@ -488,5 +501,28 @@ extension ReplayRunner {
             do { try backend.writeTimeline(to: path) } catch { throw ReplayError("\(error)") }
         }
         return m
+    }
+}
+
+/// How the collector loop stores pointers: through the write barrier (always, except when
+/// measuring the barrier itself).
+protocol PointerStores {
+    func write(_ m: Mutator, _ object: UnsafeMutableRawPointer, _ word: Int, _ value: UnsafeMutableRawPointer?)
+}
+
+struct BarrierStores: PointerStores {
+    @inline(__always)
+    func write(_ m: Mutator, _ object: UnsafeMutableRawPointer, _ word: Int, _ value: UnsafeMutableRawPointer?) {
+        m.writePointer(object, slot: word, value)
+    }
+}
+
+/// The same store as Mutator.writePointer makes when the barrier is off, without looking at
+/// the barrier flag: only for runs in which no cycle can mark.
+struct RawStores: PointerStores {
+    @inline(__always)
+    func write(_ m: Mutator, _ object: UnsafeMutableRawPointer, _ word: Int, _ value: UnsafeMutableRawPointer?) {
+        (object + word &* 8).assumingMemoryBound(to: Atomic<UInt>.self).pointee
+            .store(UInt(bitPattern: value), ordering: .relaxed)
     }
 }

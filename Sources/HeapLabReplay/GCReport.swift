@@ -351,7 +351,7 @@ public struct GCReport: Equatable, Sendable {
         lines.append(row("cycles", Format.grouped(cycles.count), "\(Format.grouped(assists)) assists"))
         if let maxPause = maxPauseSeconds {
             lines.append(row("max pause", Format.seconds(maxPause),
-                             "p50 \(Format.seconds(pausePercentileSeconds(50) ?? 0)), p99 \(Format.seconds(pausePercentileSeconds(99) ?? 0)), total \(Format.seconds(totalPauseSeconds)) in \(Format.grouped(pauses.count)) pauses"))
+                             "p50 \(Format.seconds(pausePercentileSeconds(50) ?? 0)), p99 \(Format.seconds(pausePercentileSeconds(99) ?? 0)), total \(Format.seconds(totalPauseSeconds)) in \(Format.grouped(pauses.count)) pause\(pauses.count == 1 ? "" : "s")"))
         } else {
             lines.append(row("max pause", "-", "no pauses"))
         }

@@ -6,6 +6,7 @@
 // --traces-dir). Allocators whose library is missing are skipped with a warning. A progress
 // bar goes to stderr when stderr is a terminal and the bench has run for over a second.
 import ArgumentParser
+import HeapLabAllocator
 import HeapLabReplay
 import HeapLabTrace
 #if canImport(Glibc)
@@ -47,6 +48,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Write a self-contained HTML report to this file.")
     var html: String?
 
+    @Option(help: "GOGC for the gc allocator's runs, or 'off' (default: $GOGC, else 100).")
+    var gogc: String?
+
+    @Option(help: "Hertz & Berger heap sweep: run gc with a fixed heap of each of these factors of the trace's minimum heap (peak live bytes), e.g. 1.25,1.5,2,3,4,6; ratios against the baseline (oracle frees). See docs/bench.md.")
+    var heapSweep: String?
+
     func parsedAllocators() throws -> [AllocatorKind] {
         guard let allocators else { return AllocatorKind.benchDefault }
         var result: [AllocatorKind] = []
@@ -66,6 +73,37 @@ struct BenchCommand: ParsableCommand {
         guard AllocatorKind(rawValue: baseline) != nil else { throw ValidationError("unknown baseline allocator '\(baseline)'") }
         guard runs >= 1 && runs <= 1000 else { throw ValidationError("--runs must be 1...1000") }
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be 1...256") }
+        _ = try sweepFactors()
+        _ = try gcOptions()
+    }
+
+    /// --heap-sweep: factors above 1 (the minimum heap itself leaves no room for garbage).
+    func sweepFactors() throws -> [Double] {
+        guard let heapSweep else { return [] }
+        var factors: [Double] = []
+        for text in heapSweep.split(separator: ",") {
+            let t = text.trimmingSpaces()
+            guard let f = Double(t), f.isFinite, f > 1, f <= 1000 else {
+                throw ValidationError("--heap-sweep takes factors above 1 (at most 1000), comma-separated, not '\(t)'")
+            }
+            factors.append(f)
+        }
+        guard !factors.isEmpty else { throw ValidationError("--heap-sweep is empty") }
+        return factors
+    }
+
+    func gcOptions() throws -> GCReplayOptions {
+        var o = GCReplayOptions()
+        do {
+            if let gogc {
+                o.gogc = try GCConfiguration.parseGOGC(gogc)
+            } else if let v = getenv("GOGC") {
+                o.gogc = try GCConfiguration.parseGOGC(String(cString: v))
+            }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        return o
     }
 
     func run() throws {
@@ -75,8 +113,11 @@ struct BenchCommand: ParsableCommand {
         let paths = traces.isEmpty ? try Bench.bundledTraces(directory: tracesDir) : traces
         var bar = ProgressBar()
         let result = try reportingInputErrors {
-            try Bench.run(BenchOptions(traces: paths, allocators: list, runs: runs, baseline: base, threads: threads,
-                                       sizedFree: sizedFree)) {
+            var options = BenchOptions(traces: paths, allocators: list, runs: runs, baseline: base, threads: threads,
+                                       sizedFree: sizedFree)
+            options.gc = try gcOptions()
+            options.heapSweep = try sweepFactors()
+            return try Bench.run(options) {
                 bar.update($0)
             }
         }

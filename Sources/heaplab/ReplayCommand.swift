@@ -71,6 +71,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "gc: write the collector's phases, workers and assists as a Chrome trace-event file (opens in Perfetto).")
     var timeline: String?
 
+    @Flag(help: .private)
+    var rawStores = false
+
     @Option(help: .private)
     var childProgramFd: Int32?
 
@@ -86,7 +89,7 @@ struct ReplayCommand: ParsableCommand {
             throw ValidationError("--child-program-fd and --child-result-fd go together")
         }
         if allocator != AllocatorKind.gc.rawValue
-            && (gogc != nil || memlimit != nil || heapMinimum != nil || stw || gctrace || timeline != nil) {
+            && (gogc != nil || memlimit != nil || heapMinimum != nil || stw || gctrace || timeline != nil || rawStores) {
             throw ValidationError("--gogc, --memlimit, --heap-minimum, --stw, --gctrace and --timeline need --allocator gc")
         }
         if allocator == AllocatorKind.gc.rawValue {
@@ -112,6 +115,7 @@ struct ReplayCommand: ParsableCommand {
         do {
             let fromEnvironment = try GCConfiguration.fromEnvironment(environment)
             var o = GCReplayOptions(stopTheWorld: stw, gctrace: gctrace, timeline: timeline)
+            o.rawStores = rawStores
             o.gogc = try gogc.map { try GCConfiguration.parseGOGC($0) } ?? fromEnvironment.gogc
             o.memoryLimit = try memlimit.map { try GCConfiguration.parseMemoryLimit($0) } ?? fromEnvironment.memoryLimit
             if let heapMinimum {

@@ -6,6 +6,9 @@
 // otherwise; collector options without --allocator gc are refused.
 import Foundation
 import Testing
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 
 @Suite(.serialized) struct GCReplayCLITests {
     /// Small generated traces: gen NAME with options that keep a debug build quick.
@@ -179,5 +182,37 @@ import Testing
             #expect(r.status == 64, "\(option)")
             #expect(r.stderr.contains("need --allocator gc"))
         }
+    }
+
+    /// `heaplab bench` with gc as an allocator and a heap sweep: table, JSON, CSV and an HTML
+    /// page with the Hertz & Berger chart.
+    @Test func benchRunsGcAndTheHeapSweep() throws {
+        let s = ReplayScratch("gcbench")
+        defer { s.cleanup() }
+        let trace = try Self.generate(s, "gcbench", threads: 1, seed: 1)
+        let baseline = rivalLibraryInstalled("jemalloc") ? "jemalloc" : "glibc"
+        let r = try CLIHarness.run(["bench", trace, "--runs", "1", "--allocators", "gc,\(baseline)", "--baseline", baseline,
+                                    "--heap-sweep", "1.5,3", "--json", s.path("r.json"), "--csv", s.path("r.csv"),
+                                    "--html", s.path("r.html")], environment: Self.cleanEnvironment())
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("  gc "))
+        #expect(r.stdout.contains("heap sweep: gc with a fixed heap"))
+        #expect(r.stdout.contains("1.50x") && r.stdout.contains("3.00x"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.path("r.json")))) as? [String: Any])
+        let traces = try #require(json["traces"] as? [[String: Any]])
+        let sweep = try #require(traces[0]["heap_sweep"] as? [String: Any])
+        let points = try #require(sweep["points"] as? [[String: Any]])
+        #expect(points.map { $0["factor"] as? Double } == [1.5, 3])
+        #expect(points.allSatisfy { ($0["time_ratio"] as? Double ?? 0) > 0 && ($0["heap_ratio"] as? Double ?? 0) > 0 })
+        let gcCell = try #require((traces[0]["allocators"] as? [String: Any])?["gc"] as? [String: Any])
+        #expect(((gcCell["runs"] as? [[String: Any]])?.first?["wall_seconds"] as? Double ?? 0) > 0)
+        let csv = try String(contentsOfFile: s.path("r.csv"), encoding: .utf8)
+        #expect(csv.split(separator: "\n").filter { $0.hasPrefix("sweep,") }.count == 2)
+        let html = try String(contentsOfFile: s.path("r.html"), encoding: .utf8)
+        #expect(html.contains("Heap size vs time: gc / \(baseline) with oracle frees"))
+        let parser = XMLParser(data: Data(html.utf8))
+        #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
+        let bad = try CLIHarness.run(["bench", trace, "--heap-sweep", "0.5"], environment: Self.cleanEnvironment())
+        #expect(bad.status == 64)
     }
 }
