@@ -71,103 +71,151 @@ public final class SnapshotPlanner {
     var nextWanted = 0
     var plans: [SnapshotPlan] = []
     var siteNames: [(UInt64, String)] = []
-    var thread = 0
-    var live = 0
-    public private(set) var peakLive = 0
-    public private(set) var peakRecord = -1
-    public private(set) var records = 0
 
-    // Per slot.
-    var ids: [UInt64] = []
-    var sizes: [UInt64] = []
-    var ptrs: [UInt64] = []
-    var sites: [UInt64] = []
-    var alive: [Bool] = []
-    /// The thread holding the object longest and its holds (0 holds: none)...
-    var holdThread: [UInt16] = []
-    var holdCount: [UInt32] = []
-    /// ...and, for the few objects that more than one thread holds, the others, oldest first.
+    /// What changes per record lives in raw memory (no class-property access, so no dynamic
+    /// exclusivity checks, on the lowering's per-record path).
+    struct Counters {
+        var thread = 0
+        var live = 0
+        var peakLive = 0
+        var peakRecord = -1
+        var records = 0
+    }
+    struct Slot {
+        var id: UInt64 = 0
+        var size: UInt64 = 0
+        var ptrs: UInt64 = 0
+        /// UInt64.max: no site.
+        var site: UInt64 = .max
+        /// Holds of the thread that has held the object longest (0: no holds)...
+        var holds: UInt32 = 0
+        var holdThread: UInt16 = 0
+        var alive = false
+        /// ...and whether `moreHolders` has other threads' holds on it.
+        var multi = false
+    }
+    let counters: UnsafeMutablePointer<Counters>
+    var slots: UnsafeMutablePointer<Slot>
+    var capacity = 1024
+    /// Other threads' holds, oldest first, for the few objects several threads hold.
     var moreHolders: [Int: [(thread: UInt16, holds: UInt32)]] = [:]
+
+    public var peakLive: Int { counters.pointee.peakLive }
+    public var peakRecord: Int { counters.pointee.peakRecord }
+    public var records: Int { counters.pointee.records }
+    var thread: Int {
+        get { counters.pointee.thread }
+        set { counters.pointee.thread = newValue }
+    }
 
     /// `records`: (record, trigger) pairs, in any order.
     init(wanted: [(record: Int, trigger: SnapshotTrigger)]) {
         self.wanted = wanted.sorted { $0.record < $1.record }
+        counters = .allocate(capacity: 1)
+        counters.initialize(to: Counters())
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: Slot(), count: capacity)
     }
 
+    deinit {
+        counters.deallocate()
+        slots.deallocate()
+    }
+
+    @inline(never)
     func grow(_ slot: Int) {
-        while ids.count <= slot {
-            ids.append(0); sizes.append(0); ptrs.append(0); sites.append(.max); alive.append(false)
-            holdThread.append(0); holdCount.append(0)
-        }
+        var c = capacity
+        while c <= slot { c *= 2 }
+        let bigger = UnsafeMutablePointer<Slot>.allocate(capacity: c)
+        bigger.moveInitialize(from: slots, count: capacity)
+        (bigger + capacity).initialize(repeating: Slot(), count: c - capacity)
+        slots.deallocate()
+        slots = bigger
+        capacity = c
     }
 
     func declareSite(_ id: UInt64, _ name: String) { siteNames.append((id, name)) }
 
     func allocated(slot: UInt32, id: UInt64, size: UInt64, ptrs p: UInt64, site: UInt64?) {
         let s = Int(slot)
-        grow(s)
-        ids[s] = id; sizes[s] = size; ptrs[s] = p; sites[s] = site ?? .max; alive[s] = true
-        holdThread[s] = UInt16(thread)
-        holdCount[s] = 1
-        moreHolders[s] = nil
-        live += Int(size)
+        if s >= capacity { grow(s) }
+        let st = slots + s
+        if st.pointee.multi { moreHolders[s] = nil }
+        st.pointee = Slot(id: id, size: size, ptrs: p, site: site ?? .max, holds: 1,
+                          holdThread: UInt16(counters.pointee.thread), alive: true, multi: false)
+        counters.pointee.live += Int(size)
     }
 
     func held(slot: UInt32) {
         let s = Int(slot)
-        let t = UInt16(thread)
-        if holdCount[s] == 0 {
-            holdThread[s] = t
-            holdCount[s] = 1
-        } else if holdThread[s] == t {
-            holdCount[s] += 1
-        } else if let k = moreHolders[s]?.firstIndex(where: { $0.thread == t }) {
-            moreHolders[s]![k].holds += 1
+        let st = slots + s
+        let t = UInt16(counters.pointee.thread)
+        if st.pointee.holds == 0 {
+            st.pointee.holdThread = t
+            st.pointee.holds = 1
+        } else if st.pointee.holdThread == t {
+            st.pointee.holds += 1
         } else {
-            moreHolders[s, default: []].append((t, 1))
+            st.pointee.multi = true
+            if let k = moreHolders[s]?.firstIndex(where: { $0.thread == t }) {
+                moreHolders[s]![k].holds += 1
+            } else {
+                moreHolders[s, default: []].append((t, 1))
+            }
         }
     }
 
     func dropped(slot: UInt32) {
         let s = Int(slot)
-        let t = UInt16(thread)
-        if holdThread[s] != t, let k = moreHolders[s]?.firstIndex(where: { $0.thread == t }) {
+        let st = slots + s
+        let t = UInt16(counters.pointee.thread)
+        if st.pointee.multi && st.pointee.holdThread != t,
+           let k = moreHolders[s]?.firstIndex(where: { $0.thread == t }) {
             moreHolders[s]![k].holds -= 1
             if moreHolders[s]![k].holds == 0 { moreHolders[s]!.remove(at: k) }
-            if moreHolders[s]!.isEmpty { moreHolders[s] = nil }
+            if moreHolders[s]!.isEmpty { moreHolders[s] = nil; st.pointee.multi = false }
             return
         }
-        guard holdCount[s] > 0 else { return }
-        holdCount[s] -= 1
-        if holdCount[s] == 0, var others = moreHolders[s], !others.isEmpty {
+        guard st.pointee.holds > 0 else { return }
+        st.pointee.holds -= 1
+        if st.pointee.holds == 0 && st.pointee.multi, var others = moreHolders[s], !others.isEmpty {
             // The next-oldest holder becomes the first.
-            holdThread[s] = others[0].thread
-            holdCount[s] = others[0].holds
+            st.pointee.holdThread = others[0].thread
+            st.pointee.holds = others[0].holds
             others.removeFirst()
             moreHolders[s] = others.isEmpty ? nil : others
+            st.pointee.multi = !others.isEmpty
         }
     }
 
     func resized(slot: UInt32, size: UInt64) {
-        live += Int(size) - Int(sizes[Int(slot)])
-        sizes[Int(slot)] = size
+        let st = slots + Int(slot)
+        counters.pointee.live += Int(size) - Int(st.pointee.size)
+        st.pointee.size = size
     }
 
     func died(slot: UInt32) {
         let s = Int(slot)
-        alive[s] = false
-        holdCount[s] = 0
-        moreHolders[s] = nil
-        live -= Int(sizes[s])
+        let st = slots + s
+        st.pointee.alive = false
+        st.pointee.holds = 0
+        if st.pointee.multi { moreHolders[s] = nil; st.pointee.multi = false }
+        counters.pointee.live -= Int(st.pointee.size)
     }
 
     /// Called after each record (and its deaths); `opEnds` is asked only when a plan is cut.
     func endOfRecord(_ record: Int, opEnds: () -> [Int]) {
-        records = record + 1
-        if live > peakLive {
-            peakLive = live
-            peakRecord = record
+        let c = counters
+        c.pointee.records = record + 1
+        if c.pointee.live > c.pointee.peakLive {
+            c.pointee.peakLive = c.pointee.live
+            c.pointee.peakRecord = record
         }
+        if nextWanted < wanted.count { cutDue(record, opEnds) }
+    }
+
+    @inline(never)
+    func cutDue(_ record: Int, _ opEnds: () -> [Int]) {
         while nextWanted < wanted.count && wanted[nextWanted].record <= record {
             if wanted[nextWanted].record == record { cut(record, wanted[nextWanted].trigger, opEnds()) }
             nextWanted += 1
@@ -176,13 +224,14 @@ public final class SnapshotPlanner {
 
     func cut(_ record: Int, _ trigger: SnapshotTrigger, _ ends: [Int]) {
         var plan = SnapshotPlan(record: record, trigger: trigger, opEnds: ends)
-        plan.liveBytes = live
-        for s in 0..<alive.count where alive[s] {
+        plan.liveBytes = counters.pointee.live
+        for s in 0..<capacity where slots[s].alive {
+            let st = slots[s]
             let k = plan.slots.count
-            plan.slots.append(UInt32(s)); plan.ids.append(ids[s]); plan.sizes.append(sizes[s])
-            plan.ptrs.append(ptrs[s]); plan.sites.append(sites[s])
-            if holdCount[s] > 0 { plan.roots.append((k, Int(holdThread[s]), Int(holdCount[s]))) }
-            if let others = moreHolders[s] { for h in others { plan.roots.append((k, Int(h.thread), Int(h.holds))) } }
+            plan.slots.append(UInt32(s)); plan.ids.append(st.id); plan.sizes.append(st.size)
+            plan.ptrs.append(st.ptrs); plan.sites.append(st.site)
+            if st.holds > 0 { plan.roots.append((k, Int(st.holdThread), Int(st.holds))) }
+            if st.multi, let others = moreHolders[s] { for h in others { plan.roots.append((k, Int(h.thread), Int(h.holds))) } }
         }
         plans.append(plan)
     }
@@ -242,7 +291,7 @@ extension TypedWorkerThread {
         var done = 0
         for k in 0..<pauses.ends.count {
             let end = pauses.ends[k][worker]
-            if done < end { done = replayOps(&allocator, sync, ops: base, from: done, to: end, table: table) }
+            if done < end { done = allocator.runOps(sync, ops: base, from: done, to: end, table: table) }
             if done != end { break }
             if !pauses.arrive(k, worker: worker, table: table, aborted: { board?.aborted ?? false }) {
                 result.pointee.failedAt = done
@@ -250,7 +299,7 @@ extension TypedWorkerThread {
             }
         }
         if done == (pauses.ends.last?[worker] ?? 0) && done < ops.count {
-            done = replayOps(&allocator, sync, ops: base, from: done, to: ops.count, table: table)
+            done = allocator.runOps(sync, ops: base, from: done, to: ops.count, table: table)
         }
         if done != ops.count {
             sync.abort()

@@ -40,6 +40,14 @@ public struct DominatorTree: Sendable {
     public func isReachable(_ i: Int) -> Bool { idom[i] != Self.unreachable }
 }
 
+/// Lengauer-Tarjan's per-node working state, by DFS number.
+struct LTNode {
+    var semi: Int32
+    var label: Int32
+    var ancestor: Int32
+    var idom: Int32
+}
+
 public enum Dominators {
     /// Dominator tree of a snapshot's object graph, sizes = requested object sizes.
     public static func compute(_ s: HeapSnapshot) -> DominatorTree {
@@ -71,44 +79,53 @@ public enum Dominators {
         let parent = UnsafeMutablePointer<Int32>.allocate(capacity: N)
         defer { dfnum.deallocate(); vertex.deallocate(); parent.deallocate() }
 
-        // 1. Iterative DFS (preorder numbering on first visit).
+        // 1. Iterative DFS (preorder numbering on first visit). A frame keeps its node's DFS
+        // number and its next and end edge, so a step reads no per-node array but dfnum.
         var count = 0
         do {
-            let stackNode = UnsafeMutablePointer<Int32>.allocate(capacity: N)
-            let stackPos = UnsafeMutablePointer<Int>.allocate(capacity: N)
-            defer { stackNode.deallocate(); stackPos.deallocate() }
-            var sp = 0
+            let stackNum = UnsafeMutablePointer<Int32>.allocate(capacity: N)
+            let stackEdge = UnsafeMutablePointer<Int>.allocate(capacity: N)
+            let stackEnd = UnsafeMutablePointer<Int>.allocate(capacity: N)
+            defer { stackNum.deallocate(); stackEdge.deallocate(); stackEnd.deallocate() }
             dfnum[root] = 0; vertex[0] = Int32(root); parent[0] = 0; count = 1
-            stackNode[0] = Int32(root); stackPos[0] = 0; sp = 1
-            while sp > 0 {
-                let v = Int(stackNode[sp - 1])
-                let pos = stackPos[sp - 1]
-                let end = v == root ? rootTargets.count : edgeStart[v + 1] - edgeStart[v]
-                if pos == end { sp -= 1; continue }
-                stackPos[sp - 1] = pos + 1
-                let w = Int(v == root ? rootTargets[pos] : edgeTarget![edgeStart[v] + pos])
-                if dfnum[w] >= 0 { continue }
-                dfnum[w] = Int32(count)
-                vertex[count] = Int32(w)
-                parent[count] = dfnum[v]
+            for t in rootTargets {
+                let r = Int(t)
+                if dfnum[r] >= 0 { continue }
+                dfnum[r] = Int32(count); vertex[count] = t; parent[count] = 0
+                stackNum[0] = Int32(count); stackEdge[0] = edgeStart[r]; stackEnd[0] = edgeStart[r + 1]
                 count += 1
-                stackNode[sp] = Int32(w); stackPos[sp] = 0; sp += 1
+                var sp = 1
+                while sp > 0 {
+                    let top = sp - 1
+                    let e = stackEdge[top]
+                    if e == stackEnd[top] { sp = top; continue }
+                    stackEdge[top] = e + 1
+                    let w = Int(edgeTarget.unsafelyUnwrapped[e])
+                    if dfnum[w] >= 0 { continue }
+                    dfnum[w] = Int32(count); vertex[count] = Int32(w); parent[count] = stackNum[top]
+                    stackNum[sp] = Int32(count); stackEdge[sp] = edgeStart[w]; stackEnd[sp] = edgeStart[w + 1]
+                    count += 1
+                    sp += 1
+                }
             }
         }
 
-        // 2. Predecessors by DFS number (edges between reachable nodes only).
+        // 2. Predecessors by DFS number (edges between reachable nodes only), built in object
+        // order so that the edge arrays are read sequentially; `targetNum` keeps each edge's
+        // target DFS number between the counting and the filling pass.
         let predStart = UnsafeMutablePointer<Int>.allocate(capacity: count + 1)
         predStart.initialize(repeating: 0, count: count + 1)
         defer { predStart.deallocate() }
-        @inline(__always) func forEachSuccessor(_ v: Int, _ body: (Int) -> Void) {
-            if v == root {
-                for t in rootTargets { body(Int(t)) }
-            } else {
-                for e in edgeStart[v]..<edgeStart[v + 1] { body(Int(edgeTarget![e])) }
+        let m = edgeStart[n]
+        let targetNum = UnsafeMutablePointer<Int32>.allocate(capacity: max(m, 1))
+        defer { targetNum.deallocate() }
+        for t in rootTargets { predStart[Int(dfnum[Int(t)]) + 1] += 1 }
+        for v in 0..<n where dfnum[v] >= 0 {
+            for e in edgeStart[v]..<edgeStart[v + 1] {
+                let d = dfnum[Int(edgeTarget.unsafelyUnwrapped[e])]
+                targetNum[e] = d
+                predStart[Int(d) + 1] += 1
             }
-        }
-        for k in 0..<count {
-            forEachSuccessor(Int(vertex[k])) { w in predStart[Int(dfnum[w]) + 1] += 1 }
         }
         for k in 0..<count { predStart[k + 1] += predStart[k] }
         let predTotal = predStart[count]
@@ -118,72 +135,89 @@ public enum Dominators {
             let fill = UnsafeMutablePointer<Int>.allocate(capacity: count)
             defer { fill.deallocate() }
             for k in 0..<count { fill[k] = predStart[k] }
-            for k in 0..<count {
-                forEachSuccessor(Int(vertex[k])) { w in
-                    let d = Int(dfnum[w])
-                    preds[fill[d]] = Int32(k)
+            for t in rootTargets {
+                let d = Int(dfnum[Int(t)])
+                preds[fill[d]] = 0
+                fill[d] += 1
+            }
+            for v in 0..<n where dfnum[v] >= 0 {
+                let from = dfnum[v]
+                for e in edgeStart[v]..<edgeStart[v + 1] {
+                    let d = Int(targetNum[e])
+                    preds[fill[d]] = from
                     fill[d] += 1
                 }
             }
         }
 
-        // 3. Semidominators and implicit immediate dominators.
-        let semi = UnsafeMutablePointer<Int32>.allocate(capacity: count)
-        let idom = UnsafeMutablePointer<Int32>.allocate(capacity: count)
-        let ancestor = UnsafeMutablePointer<Int32>.allocate(capacity: count)
-        let label = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        // 3. Semidominators and implicit immediate dominators. The fields eval/compress read
+        // together live together (one 16-byte record per node): the walk up the ancestor
+        // chains is a series of cache misses, one per step instead of three.
+        let node = UnsafeMutablePointer<LTNode>.allocate(capacity: count)
         let bucketHead = UnsafeMutablePointer<Int32>.allocate(capacity: count)
         let bucketNext = UnsafeMutablePointer<Int32>.allocate(capacity: count)
         let stack = UnsafeMutablePointer<Int32>.allocate(capacity: count)
-        defer {
-            semi.deallocate(); ancestor.deallocate(); label.deallocate()
-            bucketHead.deallocate(); bucketNext.deallocate(); stack.deallocate()
-        }
+        defer { bucketHead.deallocate(); bucketNext.deallocate(); stack.deallocate() }
         for k in 0..<count {
-            semi[k] = Int32(k); label[k] = Int32(k); ancestor[k] = -1; bucketHead[k] = -1; idom[k] = 0
+            node[k] = LTNode(semi: Int32(k), label: Int32(k), ancestor: -1, idom: 0)
+            bucketHead[k] = -1
         }
         @inline(__always) func eval(_ v: Int32) -> Int32 {
-            if ancestor[Int(v)] < 0 { return v }
-            // compress(v), iteratively
+            let a0 = node[Int(v)].ancestor
+            if a0 < 0 { return v }
+            // compress(v), iteratively: climb while the ancestor has an ancestor, then fold
+            // labels and shortcut ancestors top-down.
             var sp = 0
             var x = v
-            while ancestor[Int(ancestor[Int(x)])] >= 0 {
+            var a = a0
+            while node[Int(a)].ancestor >= 0 {
                 stack[sp] = x; sp += 1
-                x = ancestor[Int(x)]
+                x = a
+                a = node[Int(x)].ancestor
             }
             while sp > 0 {
                 sp -= 1
                 let y = Int(stack[sp])
-                let a = Int(ancestor[y])
-                if semi[Int(label[a])] < semi[Int(label[y])] { label[y] = label[a] }
-                ancestor[y] = ancestor[a]
+                let ay = Int(node[y].ancestor)
+                let la = node[ay].label
+                if node[Int(la)].semi < node[Int(node[y].label)].semi { node[y].label = la }
+                node[y].ancestor = node[ay].ancestor
             }
-            return label[Int(v)]
+            return node[Int(v)].label
         }
         var k = count - 1
         while k >= 1 {
+            var sk = node[k].semi
             for e in predStart[k]..<predStart[k + 1] {
                 let u = eval(preds[e])
-                if semi[Int(u)] < semi[k] { semi[k] = semi[Int(u)] }
+                let su = node[Int(u)].semi
+                if su < sk { sk = su }
             }
-            let s = Int(semi[k])
+            node[k].semi = sk
+            let s = Int(sk)
             bucketNext[k] = bucketHead[s]
             bucketHead[s] = Int32(k)
             let p = Int(parent[k])
-            ancestor[k] = Int32(p)
+            node[k].ancestor = Int32(p)
             var v = bucketHead[p]
             while v >= 0 {
                 let u = eval(v)
-                idom[Int(v)] = semi[Int(u)] < semi[Int(v)] ? u : Int32(p)
+                node[Int(v)].idom = node[Int(u)].semi < node[Int(v)].semi ? u : Int32(p)
                 v = bucketNext[Int(v)]
             }
             bucketHead[p] = -1
             k -= 1
         }
-        // 4. Explicit immediate dominators.
+        // 4. Explicit immediate dominators (into a plain array; the records go).
+        let idom = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        if count > 0 { idom[0] = 0 }
         if count > 1 {
-            for k in 1..<count where idom[k] != semi[k] { idom[k] = idom[Int(idom[k])] }
+            for k in 1..<count {
+                let d = node[k].idom
+                idom[k] = d != node[k].semi ? idom[Int(d)] : d
+            }
         }
+        node.deallocate()
 
         // Retained sizes: children after their dominators in preorder, so sum backwards.
         let retainedDfs = UnsafeMutablePointer<UInt64>.allocate(capacity: count)

@@ -87,7 +87,9 @@ public struct SnapshotBuilder {
     public mutating func finish(readWord: (UInt64) -> UInt64) -> HeapSnapshot {
         let n = objAddress.count
         var order = Array(0..<n)
-        objAddress.withUnsafeBufferPointer { a in order.sort { a[$0] < a[$1] } }
+        // Objects usually arrive almost in address order (slots fill spans in order).
+        let sorted = objAddress.withUnsafeBufferPointer { a in (1..<max(n, 1)).allSatisfy { a[$0 - 1] < a[$0] } }
+        if !sorted { objAddress.withUnsafeBufferPointer { a in order.sort { a[$0] < a[$1] } } }
         var rank = [Int32](repeating: 0, count: n)
         for (k, i) in order.enumerated() { rank[i] = Int32(k) }
         var s = snapshot
@@ -104,18 +106,26 @@ public struct SnapshotBuilder {
         var slots: [UInt32] = []
         var targets: [Int32] = []
         var unresolved: UInt64 = 0
-        for i in 0..<n {
-            let p = s.pointerSlots[i]
-            if p > 0 {
-                for slot in 0..<p {
-                    let word = readWord(s.address[i] + 8 * slot)
-                    if word == 0 { continue }
-                    guard let t = s.object(containing: word) else { unresolved += 1; continue }
-                    slots.append(UInt32(truncatingIfNeeded: slot))
-                    targets.append(Int32(t))
+        s.address.withUnsafeBufferPointer { addr in
+            s.size.withUnsafeBufferPointer { sizes in
+                s.pointerSlots.withUnsafeBufferPointer { ptrs in
+                    let index = AddressIndex(addr)
+                    for i in 0..<n {
+                        let p = ptrs[i]
+                        if p > 0 {
+                            for slot in 0..<p {
+                                let word = readWord(addr[i] &+ 8 &* slot)
+                                if word == 0 { continue }
+                                let t = index.lookup(word, sizes: sizes)
+                                guard t >= 0 else { unresolved += 1; continue }
+                                slots.append(UInt32(truncatingIfNeeded: slot))
+                                targets.append(Int32(t))
+                            }
+                        }
+                        starts[i + 1] = targets.count
+                    }
                 }
             }
-            starts[i + 1] = targets.count
         }
         s.edgeStart = starts
         s.edgeSlot = slots
@@ -146,5 +156,52 @@ public struct SnapshotBuilder {
         rootHandles = []
         snapshot = HeapSnapshot()
         return s
+    }
+}
+
+/// Address -> object index over sorted addresses: the address range is cut into buckets
+/// (8 KiB, wider if the range is sparse) and each bucket remembers its first object, so a
+/// lookup is a binary search over the few objects of one bucket.
+struct AddressIndex {
+    let addr: UnsafeBufferPointer<UInt64>
+    let base: UInt64
+    let shift: UInt64
+    let first: [Int32]
+
+    init(_ addr: UnsafeBufferPointer<UInt64>) {
+        self.addr = addr
+        let n = addr.count
+        base = n > 0 ? addr[0] : 0
+        let range = n > 0 ? addr[n - 1] - base : 0
+        var sh: UInt64 = 13
+        while (range >> sh) > UInt64(2 * n + 1024) { sh += 1 }
+        shift = sh
+        let buckets = Int(range >> sh) + 2
+        var f = [Int32](repeating: Int32(n), count: buckets)
+        var b = 0
+        for i in 0..<n {
+            let bi = Int((addr[i] - base) >> sh)
+            while b <= bi { f[b] = Int32(i); b += 1 }
+        }
+        first = f
+    }
+
+    /// Index of the object containing `p`, or -1.
+    @inline(__always)
+    func lookup(_ p: UInt64, sizes: UnsafeBufferPointer<UInt64>) -> Int {
+        guard addr.count > 0, p >= base else { return -1 }
+        let b = Int((p - base) >> shift)
+        guard b + 1 < first.count else {
+            let last = addr.count - 1
+            return p - addr[last] < sizes[last] ? last : -1
+        }
+        // The object containing p starts in p's bucket or before: search [first[b]-1, first[b+1]).
+        var lo = max(Int(first[b]) - 1, 0), hi = Int(first[b + 1])
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if addr[mid] <= p { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo > 0, p - addr[lo - 1] < sizes[lo - 1] else { return -1 }
+        return lo - 1
     }
 }

@@ -47,7 +47,7 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Take a heap snapshot after the record at which live bytes first peak.")
     var snapshotAtPeak = false
 
-    @Flag(help: "Take a heap snapshot at every collection (needs --allocator gc).")
+    @Flag(help: "Take a heap snapshot at every collection (--allocator gc; not supported yet).")
     var snapshotEveryGc = false
 
     @Option(help: "Directory for snapshot files (default: the current directory).")
@@ -97,11 +97,11 @@ struct ReplayCommand: ParsableCommand {
             if sizedFree { throw ValidationError("--sized-free does not apply to --allocator gc (the collector frees)") }
         }
         if snapshotEveryGc {
-            throw ValidationError("--snapshot-every-gc needs --allocator gc, and this heaplab has no collector yet")
+            throw ValidationError("--snapshot-every-gc is not supported yet: a capture at the collector's mark termination needs a hook in the collector; use --allocator heaplab with --snapshot-at or --snapshot-at-peak")
         }
         if !snapshotRecords.isEmpty || snapshotAtPeak {
             guard allocator == AllocatorKind.heaplab.rawValue else {
-                throw ValidationError("heap snapshots need --allocator heaplab")
+                throw ValidationError("heap snapshots need --allocator heaplab (snapshots of --allocator gc are not supported yet)")
             }
             if verify || sizedFree { throw ValidationError("--verify and --sized-free do not combine with snapshots") }
         }
