@@ -18,58 +18,71 @@ public final class SnapshotWriter {
     let out: AtomicOutputFile
     /// Frame under construction: 5 header bytes, then payload.
     let frame: UnsafeMutablePointer<UInt8>
-    var fill = 0
-    var tag: UInt8 = 0
-    var framesInSection = 0
-    var open = false
-    /// Bytes handed to the output so far (header and frames).
-    public private(set) var bytesWritten = 0
-    public private(set) var frames = 0
+    /// Fill level and counters in raw memory: the hot path touches no class property (no
+    /// dynamic exclusivity check per varint).
+    struct State {
+        var fill = 0
+        var tag: UInt8 = 0
+        var framesInSection = 0
+        var open = false
+        var bytesWritten = 0
+        var frames = 0
+    }
+    let state: UnsafeMutablePointer<State>
     static let slack = 64
+
+    /// Bytes handed to the output so far (header and frames).
+    public var bytesWritten: Int { state.pointee.bytesWritten }
+    public var frames: Int { state.pointee.frames }
 
     /// Creates `path`'s temporary file and writes the file header.
     public init(path: String) throws(InputError) {
         out = try AtomicOutputFile(path: path)
         frame = .allocate(capacity: SnapshotFormat.frameHeaderBytes + SnapshotFormat.writerFramePayload + Self.slack)
+        state = .allocate(capacity: 1)
+        state.initialize(to: State())
         var header = SnapshotFormat.magic
         var v = SnapshotFormat.version.littleEndian
         withUnsafeBytes(of: &v) { header.append(contentsOf: $0) }
         try out.write(header)
-        bytesWritten = header.count
+        state.pointee.bytesWritten = header.count
     }
 
     deinit {
         frame.deallocate()
+        state.deallocate()
         // AtomicOutputFile removes its temporary file unless committed.
     }
 
     public func begin(_ section: SnapshotSection) {
-        precondition(!open, "section \(tag) still open")
-        tag = section.rawValue
-        fill = 0
-        framesInSection = 0
-        open = true
+        precondition(!state.pointee.open, "section \(state.pointee.tag) still open")
+        state.pointee.tag = section.rawValue
+        state.pointee.fill = 0
+        state.pointee.framesInSection = 0
+        state.pointee.open = true
     }
 
     /// Closes the section (emits its last frame; an empty section still gets one frame).
     public func end() throws(InputError) {
-        precondition(open)
-        if fill > 0 || framesInSection == 0 { try emitFrame() }
-        open = false
+        precondition(state.pointee.open)
+        if state.pointee.fill > 0 || state.pointee.framesInSection == 0 { try emitFrame() }
+        state.pointee.open = false
     }
 
     @inline(__always)
     public func varint(_ value: UInt64) throws(InputError) {
-        if fill >= SnapshotFormat.writerFramePayload { try emitFrame() }
+        let st = state
+        if st.pointee.fill >= SnapshotFormat.writerFramePayload { try emitFrame() }
         var v = value
-        var p = frame + SnapshotFormat.frameHeaderBytes + fill
+        let start = frame + SnapshotFormat.frameHeaderBytes
+        var p = start + st.pointee.fill
         while v >= 0x80 {
             p.pointee = UInt8(truncatingIfNeeded: v) | 0x80
             p += 1
             v >>= 7
         }
         p.pointee = UInt8(truncatingIfNeeded: v)
-        fill = p - frame - SnapshotFormat.frameHeaderBytes + 1
+        st.pointee.fill = p - start + 1
     }
 
     @inline(__always)
@@ -86,11 +99,11 @@ public final class SnapshotWriter {
     public func bytes(_ raw: UnsafeRawBufferPointer) throws(InputError) {
         var done = 0
         while done < raw.count {
-            if fill >= SnapshotFormat.writerFramePayload { try emitFrame() }
-            let n = min(raw.count - done, SnapshotFormat.writerFramePayload - fill)
-            UnsafeMutableRawPointer(frame + SnapshotFormat.frameHeaderBytes + fill)
+            if state.pointee.fill >= SnapshotFormat.writerFramePayload { try emitFrame() }
+            let n = min(raw.count - done, SnapshotFormat.writerFramePayload - state.pointee.fill)
+            UnsafeMutableRawPointer(frame + SnapshotFormat.frameHeaderBytes + state.pointee.fill)
                 .copyMemory(from: raw.baseAddress! + done, byteCount: n)
-            fill += n
+            state.pointee.fill += n
             done += n
         }
     }
@@ -99,11 +112,14 @@ public final class SnapshotWriter {
         var copy = s
         let utf8 = copy.withUTF8 { Array($0) }
         try varint(utf8.count)
-        for b in utf8 {
-            if fill >= SnapshotFormat.writerFramePayload { try emitFrame() }
-            frame[SnapshotFormat.frameHeaderBytes + fill] = b
-            fill += 1
-        }
+        for b in utf8 { try byte(b) }
+    }
+
+    @inline(__always)
+    func byte(_ b: UInt8) throws(InputError) {
+        if state.pointee.fill >= SnapshotFormat.writerFramePayload { try emitFrame() }
+        frame[SnapshotFormat.frameHeaderBytes + state.pointee.fill] = b
+        state.pointee.fill += 1
     }
 
     /// 64-bit words, little-endian.
@@ -111,13 +127,17 @@ public final class SnapshotWriter {
         #if _endian(little)
         try bytes(UnsafeRawBufferPointer(w))
         #else
-        for x in w { var le = x.littleEndian; try withUnsafeBytes(of: &le) { (r) throws(InputError) in try bytes(r) } }
+        for x in w {
+            for k in 0..<8 { try byte(UInt8(truncatingIfNeeded: x >> UInt64(8 * k))) }
+        }
         #endif
     }
 
+    @inline(never)
     func emitFrame() throws(InputError) {
+        let fill = state.pointee.fill
         let length = UInt32(fill)
-        frame[0] = tag
+        frame[0] = state.pointee.tag
         frame[1] = UInt8(truncatingIfNeeded: length)
         frame[2] = UInt8(truncatingIfNeeded: length >> 8)
         frame[3] = UInt8(truncatingIfNeeded: length >> 16)
@@ -126,15 +146,15 @@ public final class SnapshotWriter {
         let crc = CRC32.checksum(UnsafeRawBufferPointer(start: frame, count: total))
         for k in 0..<4 { frame[total + k] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(k))) }
         try out.write(UnsafeRawBufferPointer(start: frame, count: total + 4))
-        bytesWritten += total + 4
-        frames += 1
-        framesInSection += 1
-        fill = 0
+        state.pointee.bytesWritten += total + 4
+        state.pointee.frames += 1
+        state.pointee.framesInSection += 1
+        state.pointee.fill = 0
     }
 
     /// Writes the `end` section and renames the file into place.
     public func finish() throws(InputError) {
-        precondition(!open)
+        precondition(!state.pointee.open)
         let before = bytesWritten
         begin(.end)
         try varint(before)
