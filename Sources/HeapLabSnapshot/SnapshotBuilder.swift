@@ -159,9 +159,9 @@ public struct SnapshotBuilder {
     }
 }
 
-/// Address -> object index over sorted addresses: the address range is cut into buckets
-/// (8 KiB, wider if the range is sparse) and each bucket remembers its first object, so a
-/// lookup is a binary search over the few objects of one bucket.
+/// Address -> object index over sorted addresses: the address range is cut into buckets of
+/// 2^k bytes (k >= 4, as small as keeps them at most 2n + 1024) and each bucket remembers its
+/// first object, so a lookup is a binary search over the few objects of one bucket.
 struct AddressIndex {
     let addr: UnsafeBufferPointer<UInt64>
     let base: UInt64
@@ -173,7 +173,9 @@ struct AddressIndex {
         let n = addr.count
         base = n > 0 ? addr[0] : 0
         let range = n > 0 ? addr[n - 1] - base : 0
-        var sh: UInt64 = 13
+        // About one object per bucket (at most 2n + 1024 buckets): a lookup then touches one
+        // bucket entry and one or two addresses.
+        var sh: UInt64 = 4
         while (range >> sh) > UInt64(2 * n + 1024) { sh += 1 }
         shift = sh
         let buckets = Int(range >> sh) + 2

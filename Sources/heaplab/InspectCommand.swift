@@ -127,7 +127,7 @@ func objectJSON(_ s: HeapSnapshot, _ i: Int) -> [JSONMember] {
 // MARK: summary
 
 struct InspectSummary: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "summary", abstract: "Live objects and bytes, heap, fragmentation.")
+    static let configuration = CommandConfiguration(commandName: "summary", abstract: "Live objects and bytes, heap, fragmentation.", usage: "heaplab inspect SNAPSHOT summary [--json]")
     @Argument(help: .hidden) var snapshot: String
     @Flag(help: "Print JSON.") var json = false
 
@@ -196,7 +196,7 @@ struct InspectSummary: ParsableCommand {
 // MARK: classes
 
 struct InspectClasses: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "classes", abstract: "Per size class: spans, slots, objects, bytes, utilisation, waste.")
+    static let configuration = CommandConfiguration(commandName: "classes", abstract: "Per size class: spans, slots, objects, bytes, utilisation, waste.", usage: "heaplab inspect SNAPSHOT classes [--json]")
     @Argument(help: .hidden) var snapshot: String
     @Flag(help: "Print JSON.") var json = false
 
@@ -229,7 +229,7 @@ struct InspectClasses: ParsableCommand {
 // MARK: spans
 
 struct InspectSpans: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "spans", abstract: "Span occupancy heat map.")
+    static let configuration = CommandConfiguration(commandName: "spans", abstract: "Span occupancy heat map.", usage: "heaplab inspect SNAPSHOT spans [--svg FILE] [--width N] [--json]")
     @Argument(help: .hidden) var snapshot: String
     @Option(help: "Also draw the map as an SVG picture to this file.") var svg: String?
     @Option(help: "Spans per row.") var width: Int = 64
@@ -269,7 +269,7 @@ struct InspectSpans: ParsableCommand {
 // MARK: top
 
 struct InspectTop: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "top", abstract: "Objects or sites by retained size (exact dominators).")
+    static let configuration = CommandConfiguration(commandName: "top", abstract: "Objects or sites by retained size (exact dominators).", usage: "heaplab inspect SNAPSHOT top [--by object|site] [-n N] [--json]")
     @Argument(help: .hidden) var snapshot: String
     @Option(help: "object or site.") var by: String = "object"
     @Option(name: .short, help: "How many rows.") var n: Int = 20
@@ -340,7 +340,7 @@ struct InspectTop: ParsableCommand {
 // MARK: path
 
 struct InspectPath: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "path", abstract: "Shortest path from a root to an object.")
+    static let configuration = CommandConfiguration(commandName: "path", abstract: "Shortest path from a root to an object.", usage: "heaplab inspect SNAPSHOT path ID|0xADDRESS [--json]")
     @Argument(help: .hidden) var snapshot: String
     @Argument(help: "The object's trace ID, or 0xADDRESS (any address inside it).") var object: String
     @Flag(help: "Print JSON.") var json = false
@@ -392,7 +392,7 @@ struct InspectPath: ParsableCommand {
 // MARK: sites
 
 struct InspectSites: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sites", abstract: "Histogram by allocation site.")
+    static let configuration = CommandConfiguration(commandName: "sites", abstract: "Histogram by allocation site.", usage: "heaplab inspect SNAPSHOT sites [-n N] [--json]")
     @Argument(help: .hidden) var snapshot: String
     @Option(name: .short, help: "How many rows (0: all).") var n: Int = 0
     @Flag(help: "Print JSON.") var json = false
@@ -420,7 +420,7 @@ struct InspectSites: ParsableCommand {
 // MARK: diff
 
 struct InspectDiff: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "diff", abstract: "Growth between two snapshots, by site and size class.")
+    static let configuration = CommandConfiguration(commandName: "diff", abstract: "Growth between two snapshots, by site and size class.", usage: "heaplab inspect SNAPSHOT diff OTHER [-n N] [--json]")
     @Argument(help: .hidden) var snapshot: String
     @Argument(help: "The later snapshot.") var other: String
     @Option(name: .short, help: "Rows per table (0: all).") var n: Int = 20
