@@ -440,7 +440,7 @@ public enum SnapshotReplay {
     /// objects zeroed), and writes a snapshot at each requested point into `request.directory`.
     public static func replay(trace: String, threads: Int?, request: SnapshotRequest) throws -> (ReplayReport, [WrittenSnapshot]) {
         let start = ReplaySystem.monotonicNanos()
-        var wanted = request.records.map { (record: $0, trigger: SnapshotTrigger.record) }
+        var wanted = Set(request.records).sorted().map { (record: $0, trigger: SnapshotTrigger.record) }
         if request.atPeak {
             // The peak is known only at the end of a lowering: find it first.
             let finder = SnapshotPlanner(wanted: [])
