@@ -2,7 +2,7 @@
 # Snapshot figures (docs/inspect.md): capture pause and write speed of a replay snapshot, and
 # time and peak memory of `heaplab inspect top` on it.
 #
-#   scripts/snapshot-bench.sh [OBJECTS]     (default 10000000)
+#   scripts/snapshot-bench.sh [OBJECTS]     (default 10000000; HEAPLAB_BIN=path skips the build)
 #
 # The trace: OBJECTS nodes of 32 bytes with 3 pointer slots; slots 0 and 1 make a binary tree
 # (node i points to 2i and 2i+1), every third node's slot 2 points to a random earlier node,
@@ -13,8 +13,12 @@ cd "$(dirname "$0")/.."
 n="${1:-10000000}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/heaplab-snapbench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-swift build -c release --product heaplab >/dev/null
-bin="$(swift build -c release --show-bin-path)/heaplab"
+if [ -n "${HEAPLAB_BIN:-}" ]; then
+    bin="$HEAPLAB_BIN"          # a heaplab built elsewhere (release, for meaningful figures)
+else
+    swift build -c release --product heaplab >/dev/null
+    bin="$(swift build -c release --show-bin-path)/heaplab"
+fi
 
 python3 - "$n" > "$work/tree.htrace" <<'PY'
 import random, sys
