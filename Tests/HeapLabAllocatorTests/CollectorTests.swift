@@ -370,3 +370,37 @@ final class GraphStress: @unchecked Sendable {
         collector.unregisterMutator(m)
     }
 }
+
+@Suite struct MarkCompleteHookTests {
+    @Test func hookSeesMarkBitsOfSurvivorsOnly() throws {
+        let heap = try gcHeap()
+        final class Seen: @unchecked Sendable { var marked: [UInt: Bool] = [:]; var cycles: [Int] = [] }
+        let seen = Seen()
+        var config = GCConfiguration()
+        let live = Atomic<UInt>(0), dead = Atomic<UInt>(0)
+        config.onMarkComplete = { gc, cycle in
+            seen.cycles.append(cycle)
+            gc.heap.forEachSpan { span in
+                for slot in 0..<span.slots {
+                    let addr = span.address(ofSlot: slot)
+                    if addr == live.load(ordering: .relaxed) || addr == dead.load(ordering: .relaxed) {
+                        seen.marked[addr] = span.isAllocated(slot)
+                    }
+                }
+            }
+        }
+        let gc = try Collector(heap: heap, configuration: config)
+        defer { gc.shutdown() }
+        let m = gc.registerMutator()
+        let a = m.allocate(size: 64, pointerSlots: 1)!
+        let b = m.allocate(size: 64, pointerSlots: 1)!
+        m.hold(a)
+        live.store(UInt(bitPattern: a), ordering: .relaxed)
+        dead.store(UInt(bitPattern: b), ordering: .relaxed)
+        gc.collect(from: m)
+        #expect(seen.cycles == [1])
+        #expect(seen.marked[UInt(bitPattern: a)] == true)
+        #expect(seen.marked[UInt(bitPattern: b)] == false)
+        gc.unregisterMutator(m)
+    }
+}

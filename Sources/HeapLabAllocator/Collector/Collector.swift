@@ -56,6 +56,10 @@ public struct GCConfiguration: Sendable {
     public var idleMarking = false
     /// Called after every cycle (on the coordinator thread).
     public var onCycle: (@Sendable (GCCycleRecord) -> Void)? = nil
+    /// Called during mark termination with the world stopped, after marking is complete and
+    /// before sweeping starts: mark bits (`Heap.forEachSpan`'s `allocated`, which in GC mode
+    /// is gcmarkBits) say exactly which objects survive. For heap snapshots at every cycle.
+    public var onMarkComplete: (@Sendable (Collector, Int) -> Void)? = nil
     /// Called for each stop-the-world pause, concurrent mark phase, background mark slice and
     /// assist, on the thread that did it (for pause lists, MMU and timelines); nil: none.
     public var onEvent: (@Sendable (GCEvent) -> Void)? = nil
@@ -106,7 +110,7 @@ enum GCPhase: UInt32 {
 
 /// The collector of one GC-mode heap.
 public final class Collector: @unchecked Sendable {
-    let heap: Heap
+    public let heap: Heap
     let configuration: GCConfiguration
     let bits: HeapBits
     let pool = WorkPool()

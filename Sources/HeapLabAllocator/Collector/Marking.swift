@@ -201,6 +201,7 @@ extension Collector {
         _ = drain(termWork, budget: Int.max)
 
         if configuration.verify { verifyMark(ms) }
+        configuration.onMarkComplete?(self, cycleNumber.load(ordering: .relaxed) + 1)
 
         writeBarrier.store(0, ordering: .sequentiallyConsistent)
         phaseWord.store(GCPhase.off.rawValue, ordering: .sequentiallyConsistent)
