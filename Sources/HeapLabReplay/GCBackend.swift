@@ -491,6 +491,8 @@ extension ReplayRunner {
                 return b
             })
         } catch {
+            // A mark that missed a reachable object explains whatever went wrong after it.
+            if let missed = made?.collector.verifyFailures.first { throw ReplayError("replay failed: \(missed)") }
             var e = error
             if e.useAfterFree == nil, let u = made?.useAfterFree { e.useAfterFree = u }
             throw e

@@ -526,6 +526,9 @@ private struct Lowerer {
         // The realloc took one hold more than the object had, so that the copy stayed a
         // root until the stores above made it reachable the way the original was.
         try emit(ReplayOp(kind: ReplayOp.drop, slot: slot), worker: worker, record: record, object: id)
+        // Every op above names the slot: a later op on it (another worker's allocation into
+        // the slot, once the object has died) must wait for all of them, not just the realloc.
+        touched(slot, worker: worker)
     }
 
     /// Tracks a store for later resizes: which pointer slots point at pointer-free objects.

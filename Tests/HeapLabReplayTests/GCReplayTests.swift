@@ -223,6 +223,35 @@ import Glibc
         #expect(GCUseAfterFree(worker: 0, op: 99, role: 0).inputError(trace: "t", origins: program.origins) == nil)
     }
 
+    /// A resized object that dies on another thread: the allocation that reuses its slot
+    /// there must wait for every op of the resize, including the dropped extra hold (else
+    /// that drop could take the new object's hold: a bug the stress tests found).
+    @Test func slotReuseWaitsForTheWholeResize() throws {
+        let trace = TempTrace("""
+            heaplab-trace 1
+            @ 0
+            a 1 8
+            a 2 16 1
+            w 2 0 1
+            f 1
+            r 1 32
+            @ 1
+            w 2 0 -
+            a 3 8
+            """)
+        let program = try TraceLowering.lower(path: trace.path, workers: nil, forCollector: true)
+        let realloc = ReplayOp.gcRealloc(slot: 0, oldSize: 8, newSize: 32, holds: 0)
+        #expect(Array(program.ops(worker: 0)) == [
+            .gcAlloc(slot: 0, size: 8, ptrs: 0), .gcAlloc(slot: 1, size: 16, ptrs: 1),
+            .store(source: 1, wordIndex: 0, destination: 0), ReplayOp(kind: ReplayOp.drop, slot: 0),
+            realloc.0, realloc.1, .store(source: 1, wordIndex: 0, destination: 0), ReplayOp(kind: ReplayOp.drop, slot: 0),
+        ])
+        #expect(Array(program.ops(worker: 1)) == [
+            .wait(worker: 0, count: 7), .store(source: 1, wordIndex: 0, destination: nil),
+            .wait(worker: 0, count: 8), .gcAlloc(slot: 0, size: 8, ptrs: 0),
+        ])
+    }
+
     @Test func gcAllocKeepsLargePointerCounts() {
         let op = ReplayOp.gcAlloc(slot: 7, size: 1 << 40, ptrs: (1 << 37) - 1)
         #expect(op.arg & ReplayOp.gcSizeMask == 1 << 40)
@@ -257,7 +286,13 @@ enum TraceWriterText {
 @Suite(.serialized) struct GCReplayTests {
     func replay(_ path: String, threads: Int?, options: GCReplayOptions, verify: Bool = true) throws -> ReplayMeasurement {
         let program = try TraceLowering.lower(path: path, workers: threads, forCollector: true, origins: verify)
-        return try ReplayRunner.measure(program: program, allocator: .gc, verify: verify, gc: options)
+        do {
+            return try ReplayRunner.measure(program: program, allocator: .gc, verify: verify, gc: options)
+        } catch {
+            // Name the trace's line, as `heaplab replay` does.
+            if let u = error.useAfterFree, let named = u.inputError(trace: path, origins: program.origins) { throw named }
+            throw error
+        }
     }
 
     /// Random GC traces (cycles, resizes of pointed-at objects, holds handed between
