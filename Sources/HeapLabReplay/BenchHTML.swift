@@ -351,7 +351,7 @@ public enum BenchHTML {
                 return Bar(allocator: f.allocator, value: r, low: nil, high: nil, text: Format.fixed(r, 3) + "×")
             }
             if costBars.isEmpty {
-                h += "<p class=\"note\">No allocator-cost ratios: the null allocator or \(escape(b)) did not run.</p>\n"
+                h += "<p class=\"note\">No allocator-cost ratios: the null allocator or \(escape(b)) did not run, or the time minus the null time was not positive.</p>\n"
             } else {
                 h += barChart(title: "Allocator cost vs \(b) (median of pair ratios)", axisLabel: "(time − null time) / same for \(b)",
                               bars: costBars, divisor: 1, reference: (1, b)) + "\n"

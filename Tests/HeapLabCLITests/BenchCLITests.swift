@@ -27,7 +27,12 @@ import FoundationXML
         let html = try String(contentsOfFile: s.path("r.html"), encoding: .utf8)
         #expect(html.hasPrefix("<!DOCTYPE html>"))
         #expect(html.components(separatedBy: "<section class=\"card trace\">").count == 3)
-        #expect(html.components(separatedBy: "<svg class=\"chart\"").count - 1 == 2 * 4)
+        // Four charts per trace; the cost chart gives way to a note when, on such tiny traces,
+        // noise leaves no positive allocator cost in the one round.
+        let charts = html.components(separatedBy: "<svg class=\"chart\"").count - 1
+        let costNotes = html.components(separatedBy: "No allocator-cost ratios").count - 1
+        #expect(charts + costNotes == 2 * 4)
+        #expect(charts >= 2 * 3)
         #expect(!html.contains("<script"))
         // Well-formed as XML.
         let parser = XMLParser(data: Data(html.utf8))
