@@ -133,6 +133,8 @@ public final class Collector: @unchecked Sendable {
     var mutators: [Mutator] = []
     let stoppedCount = Atomic<Int>(0)
     let worldStopped = Atomic<Bool>(false)
+    /// Counts stops; a mutator is parked for the current stop when its parkedEpoch equals it.
+    let stopEpoch = Atomic<Int>(0)
 
     // Coordinator, workers, sweeper.
     let startRequested = Atomic<Bool>(false)
@@ -210,6 +212,16 @@ public final class Collector: @unchecked Sendable {
         let m = Mutator(collector: self, cache: heap.makeThreadCache())
         m.cache.c.pointee.gcMode = true
         mutatorLock.lock()
+        // Join only while the world runs. A stop takes its list of mutators when it begins
+        // and the phase changes only while the world is stopped, so a thread that joined
+        // then would run on unstopped through the pause and keep the allocation colour of
+        // the phase it saw (allocating black after the cycle ended: an object marked before
+        // the next cycle starts is never scanned, and what it points to is lost).
+        while worldStopped.load(ordering: .acquiring) {
+            mutatorLock.unlock()
+            sched_yield()
+            mutatorLock.lock()
+        }
         // A mutator joining mid-cycle starts black: its (empty) roots need no scan, and it
         // allocates black while marking.
         if phase != .off {
@@ -225,8 +237,16 @@ public final class Collector: @unchecked Sendable {
     /// Unregisters a mutator: its roots are dropped (and shaded if marking) and its mcache
     /// released. The thread must not use the handle again.
     public func unregisterMutator(_ m: Mutator) {
-        m.dropAllRoots()
+        // Leave only while the world runs (a stopped world must not change under the
+        // collector): park at the stop, then leave before the next one can begin.
         mutatorLock.lock()
+        while worldStopped.load(ordering: .acquiring) {
+            mutatorLock.unlock()
+            m.poll()
+            sched_yield()
+            mutatorLock.lock()
+        }
+        m.dropAllRoots()
         m.flushWork()
         orphanBytesMarked += m.work.bytesMarked
         m.work.bytesMarked = 0
@@ -265,6 +285,8 @@ public final class Collector: @unchecked Sendable {
         mutatorLock.lock()
         let ms = mutators
         for m in ms { m.stopRequested.store(true, ordering: .sequentiallyConsistent) }
+        // After the requests: a mutator that reads this epoch then sees its request.
+        let epoch = stopEpoch.add(1, ordering: .sequentiallyConsistent).newValue
         worldStopped.store(true, ordering: .sequentiallyConsistent)
         mutatorLock.unlock()
         // Wait until every mutator is parked (or has retired), and every background mark
@@ -272,7 +294,7 @@ public final class Collector: @unchecked Sendable {
         var spins = 0
         while true {
             var all = true
-            for m in ms where !m.parked.load(ordering: .acquiring) && !m.retired.load(ordering: .acquiring) {
+            for m in ms where m.parkedEpoch.load(ordering: .sequentiallyConsistent) != epoch && !m.retired.load(ordering: .acquiring) {
                 all = false
                 break
             }

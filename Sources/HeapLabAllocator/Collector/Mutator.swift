@@ -37,7 +37,9 @@ public final class Mutator: @unchecked Sendable {
     public let cache: ThreadCache
     let stopRequested = Atomic<Bool>(false)
     let scanRequested = Atomic<Bool>(false)
-    let parked = Atomic<Bool>(false)
+    /// The stop (Collector.stopEpoch) this thread is parked for; stale once it resumes, so a
+    /// thread on its way out of one stop never counts as parked for the next.
+    let parkedEpoch = Atomic<Int>(0)
     let retired = Atomic<Bool>(false)
     let resume = Condition()
     let work: GCWork
@@ -186,11 +188,14 @@ public final class Mutator: @unchecked Sendable {
         }
         if stopRequested.load(ordering: .acquiring) {
             work.flush()
-            parked.store(true, ordering: .sequentiallyConsistent)
-            while stopRequested.load(ordering: .acquiring) {
+            // Re-announce on every round: a stop may begin while this thread still waits out
+            // the previous one (it never saw the world restart). The collector bumps the
+            // epoch after setting the requests, so a thread that announces the new epoch
+            // sees the new request on its next check and stays parked.
+            while stopRequested.load(ordering: .sequentiallyConsistent) {
+                parkedEpoch.store(collector.stopEpoch.load(ordering: .sequentiallyConsistent), ordering: .sequentiallyConsistent)
                 resume.wait(timeoutNanoseconds: 200_000)
             }
-            parked.store(false, ordering: .sequentiallyConsistent)
         }
     }
 
