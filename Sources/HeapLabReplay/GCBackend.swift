@@ -171,6 +171,8 @@ public final class GCBackend: ReplayBackend {
         let verify: Bool
         let streamLength: Int
         let rawStores: Bool
+        /// `--snapshot-every-gc`: the allocation log (SnapshotCapture.swift), else nil.
+        let snapshotLog: SnapshotGCLog?
 
         /// Used only outside the op loop (the loop is `runOps`): pointer-free objects.
         public mutating func allocate(size: Int, noscan: Bool) -> UnsafeMutableRawPointer? {
@@ -191,11 +193,18 @@ public final class GCBackend: ReplayBackend {
             let now = Self.monotonic()
             if start == 0 { state.shared.withLock { $0.starts[worker] = now } }
             var failure = GCUseAfterFree(worker: worker, op: -1, role: 0)
-            let done = rawStores
-                ? replayGCOps(mutator, verify ? collector : nil, sync, RawStores(), ops: ops, from: start, to: end, table: table,
-                              failure: &failure)
-                : replayGCOps(mutator, verify ? collector : nil, sync, BarrierStores(), ops: ops, from: start, to: end, table: table,
-                              failure: &failure)
+            let done: Int
+            if let snapshotLog {
+                done = replayGCOps(mutator, verify ? collector : nil, sync, BarrierStores(), snapshotLog, ops: ops, from: start, to: end,
+                                   table: table, failure: &failure)
+                snapshotLog.position(done)
+            } else if rawStores {
+                done = replayGCOps(mutator, verify ? collector : nil, sync, RawStores(), NoGCLog(), ops: ops, from: start, to: end,
+                                   table: table, failure: &failure)
+            } else {
+                done = replayGCOps(mutator, verify ? collector : nil, sync, BarrierStores(), NoGCLog(), ops: ops, from: start, to: end,
+                                   table: table, failure: &failure)
+            }
             if done != end || done == streamLength {
                 let finish = Self.monotonic()
                 state.shared.withLock {
@@ -216,10 +225,18 @@ public final class GCBackend: ReplayBackend {
     public let verify: Bool
     let state: GCRunState
     let streamLengths: [Int]
+    /// Heap snapshots (SnapshotCapture.swift's GCSnapshotSession), nil for a plain replay.
+    let snapshots: GCSnapshotSession?
 
     /// A heap and a running collector for `program` (which must have been lowered for the
-    /// collector).
-    public init(program: ReplayProgramInfo, options: GCReplayOptions, verify: Bool) throws(ReplayError) {
+    /// collector). With `snapshots`, the collector captures at mark termination, and the
+    /// capture's time is taken out of the pauses these figures report (it is the snapshot's
+    /// pause, reported with the snapshot).
+    public convenience init(program: ReplayProgramInfo, options: GCReplayOptions, verify: Bool) throws(ReplayError) {
+        try self.init(program: program, options: options, verify: verify, snapshots: nil)
+    }
+
+    init(program: ReplayProgramInfo, options: GCReplayOptions, verify: Bool, snapshots: GCSnapshotSession?) throws(ReplayError) {
         guard program.collected else {
             throw ReplayError("the collector back end needs a program lowered for it (TraceLowering forCollector)")
         }
@@ -228,6 +245,7 @@ public final class GCBackend: ReplayBackend {
         }
         self.options = options
         self.verify = verify
+        self.snapshots = snapshots
         streamLengths = program.streams.map(\.opCount)
         let state = GCRunState(workers: program.workers, detailedEvents: options.timeline != nil)
         self.state = state
@@ -249,6 +267,24 @@ public final class GCBackend: ReplayBackend {
                 line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
             }
         }
+        if let snapshots {
+            // Capture at mark termination; the capture's time leaves the collector's figures
+            // (the last mark-termination event of the cycle, its record, its gctrace line).
+            config.onMarkComplete = { collector, cycle in snapshots.markComplete(collector, cycle: cycle) }
+            config.onEvent = { e in
+                var e = e
+                if e.kind == .markTermination { e.end = max(e.start, e.end - snapshots.captureSeconds(cycle: e.cycle)) }
+                state.record(e)
+            }
+            let gctrace = options.gctrace
+            config.onCycle = { record in
+                if gctrace {
+                    var line = GCBackend.withoutCapture(record, snapshots).gctraceLine + "\n"
+                    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+                }
+                snapshots.cycleEnded(record.cycle)
+            }
+        }
         do {
             collector = try Collector(heap: heap, configuration: config)
         } catch {
@@ -258,13 +294,23 @@ public final class GCBackend: ReplayBackend {
 
     deinit { collector.shutdown() }
 
+    /// A cycle record with the snapshot capture's time taken out of its mark termination.
+    static func withoutCapture(_ record: GCCycleRecord, _ snapshots: GCSnapshotSession?) -> GCCycleRecord {
+        guard let snapshots else { return record }
+        var r = record
+        r.stw2 = max(0, r.stw2 - snapshots.captureSeconds(cycle: r.cycle))
+        return r
+    }
+
     public func makeAllocator(worker: Int) throws(ReplayError) -> Allocator {
         let m = collector.registerMutator()
         state.registered.add(1, ordering: .acquiringAndReleasing)
         let thread = UInt(pthread_self())
         state.shared.withLock { $0.workerThreads[thread] = worker }
+        snapshots?.register(worker: worker, mutator: m)
         return Allocator(mutator: m, collector: collector, state: state, worker: worker, verify: verify,
-                         streamLength: streamLengths[worker], rawStores: options.rawStores)
+                         streamLength: streamLengths[worker], rawStores: options.rawStores,
+                         snapshotLog: snapshots?.opLog(worker: worker))
     }
 
     /// Waits (answering safepoints) until every worker is done, then unregisters; the last
@@ -275,6 +321,7 @@ public final class GCBackend: ReplayBackend {
             allocator.mutator.poll()
             sched_yield()
         }
+        snapshots?.replayEnded()
         collector.unregisterMutator(allocator.mutator)
         let out = state.unregistered.add(1, ordering: .acquiringAndReleasing).newValue
         if out == state.registered.load(ordering: .acquiring) {
@@ -330,6 +377,7 @@ public final class GCBackend: ReplayBackend {
         var setupStart: [Int: Double] = [:]
         for e in events where e.event.kind == .markSetup { setupStart[e.event.cycle] = e.event.start }
         let records = collector.cycles.filter { (setupStart[$0.cycle] ?? origin + $0.start) < t1 }
+            .map { GCBackend.withoutCapture($0, snapshots) }
         var intervals: [(start: Double, end: Double)] = []
         if options.stopTheWorld {
             // One pause per cycle: the world stays stopped from mark setup to termination.
@@ -384,11 +432,12 @@ public final class GCBackend: ReplayBackend {
 /// comment). Returns `end`, or the entry that failed (the heap is exhausted, a wait was
 /// aborted, or with `check` an op named a freed object: then `failure` says which).
 @inline(never)
-func replayGCOps<S: ReplaySynchronization, P: PointerStores>(
+func replayGCOps<S: ReplaySynchronization, P: PointerStores, L: GCOpLog>(
     _ m: Mutator,
     _ check: Collector?,
     _ sync: S,
     _ stores: P,
+    _ log: L,
     ops: UnsafePointer<ReplayOp>,
     from start: Int,
     to end: Int,
@@ -405,6 +454,7 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores>(
     }
     var i = start
     while i < end {
+        log.position(i)
         m.poll()
         let op = ops[i]
         let slot = Int(truncatingIfNeeded: op.slot)
@@ -423,6 +473,7 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores>(
             touchPages(p, from: 0, to: size)
             m.hold(p)
             table[slot] = p
+            log.allocated(slot: slot, p, size: size)
         case ReplayOp.hold:
             let p = table[slot].unsafelyUnwrapped
             if check != nil && freed(p, i, role: 0) { return i }
@@ -457,6 +508,7 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores>(
             for _ in 0...holds { m.hold(p) }
             for _ in 0..<holds { m.drop(old) }
             table[slot] = p
+            log.moved(slot: slot, p, size: newSize)
             i &+= 1
         case ReplayOp.wait:
             let w = Int(op.worker), n = Int(truncatingIfNeeded: op.arg)

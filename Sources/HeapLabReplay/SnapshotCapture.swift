@@ -39,13 +39,16 @@ public struct SnapshotRequest: Sendable {
     /// Records after which to capture (header = record 0).
     public var records: [Int] = []
     public var atPeak = false
+    /// At every collection's mark termination (the collector only).
+    public var everyGC = false
     public var directory = "."
-    public init(records: [Int] = [], atPeak: Bool = false, directory: String = ".") {
+    public init(records: [Int] = [], atPeak: Bool = false, everyGC: Bool = false, directory: String = ".") {
         self.records = records
         self.atPeak = atPeak
+        self.everyGC = everyGC
         self.directory = directory
     }
-    public var isEmpty: Bool { records.isEmpty && !atPeak }
+    public var isEmpty: Bool { records.isEmpty && !atPeak && !everyGC }
 }
 
 /// One capture to take: what the lowering knew at the record.
@@ -99,6 +102,9 @@ public final class SnapshotPlanner {
     var capacity = 1024
     /// Other threads' holds, oldest first, for the few objects several threads hold.
     var moreHolders: [Int: [(thread: UInt16, holds: UInt32)]] = [:]
+    /// --snapshot-every-gc: what a capture at an arbitrary op needs (GCObjectFacts), nil
+    /// otherwise.
+    let facts: GCObjectFacts?
 
     public var peakLive: Int { counters.pointee.peakLive }
     public var peakRecord: Int { counters.pointee.peakRecord }
@@ -109,8 +115,10 @@ public final class SnapshotPlanner {
     }
 
     /// `records`: (record, trigger) pairs, in any order.
-    init(wanted: [(record: Int, trigger: SnapshotTrigger)]) {
+    /// `tracksObjects`: keep GCObjectFacts for captures at collections.
+    init(wanted: [(record: Int, trigger: SnapshotTrigger)], tracksObjects: Bool = false) {
         self.wanted = wanted.sorted { $0.record < $1.record }
+        facts = tracksObjects ? GCObjectFacts() : nil
         counters = .allocate(capacity: 1)
         counters.initialize(to: Counters())
         slots = .allocate(capacity: capacity)
@@ -144,6 +152,7 @@ public final class SnapshotPlanner {
         st.pointee = Slot(id: id, size: size, ptrs: p, site: site ?? .max, holds: 1,
                           holdThread: UInt16(counters.pointee.thread), alive: true, multi: false)
         counters.pointee.live += Int(size)
+        if let facts { facts.allocated(slot: s, id: id, ptrs: p, site: site ?? .max) }
     }
 
     func held(slot: UInt32) {
@@ -212,6 +221,7 @@ public final class SnapshotPlanner {
             c.pointee.peakRecord = record
         }
         if nextWanted < wanted.count { cutDue(record, opEnds) }
+        if let facts { facts.endOfRecord(record, ends: opEnds(), thread: c.pointee.thread) }
     }
 
     @inline(never)
@@ -244,13 +254,19 @@ public final class ReplayPauses: @unchecked Sendable {
     let ends: [[Int]]
     let arrived: UnsafeMutablePointer<Atomic<Int>>
     let released: UnsafeMutablePointer<Atomic<Int>>
-    /// Runs with the world stopped; returns the work to do after the world resumes.
-    let capture: (Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> (() -> Void)
+    /// (plan, worker, table): runs on the last worker to arrive, every other worker waiting;
+    /// returns the work to do after they are released.
+    let capture: (Int, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> (() -> Void)
+    /// Called by each waiting worker (with its index) while it waits: the collector's workers
+    /// are mutators and must keep answering safepoints. Nil for a manual heap.
+    let poll: ((Int) -> Void)?
 
-    init(workers: Int, ends: [[Int]], capture: @escaping (Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> (() -> Void)) {
+    init(workers: Int, ends: [[Int]], poll: ((Int) -> Void)? = nil,
+         capture: @escaping (Int, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> (() -> Void)) {
         self.workers = workers
         self.ends = ends
         self.capture = capture
+        self.poll = poll
         arrived = .allocate(capacity: max(ends.count, 1))
         released = .allocate(capacity: max(ends.count, 1))
         for k in 0..<max(ends.count, 1) {
@@ -269,13 +285,14 @@ public final class ReplayPauses: @unchecked Sendable {
     func arrive(_ k: Int, worker: Int, table: UnsafeMutablePointer<UnsafeMutableRawPointer?>, aborted: () -> Bool) -> Bool {
         let before = arrived[k].add(1, ordering: .acquiringAndReleasing).oldValue
         if before == workers - 1 {
-            let after = capture(k, table)
+            let after = capture(k, worker, table)
             released[k].store(1, ordering: .releasing)
             after()
             return true
         }
         while released[k].load(ordering: .acquiring) == 0 {
             if aborted() { return false }
+            poll?(worker)
             sched_yield()
         }
         return true
@@ -367,6 +384,8 @@ public struct WrittenSnapshot: Equatable, Sendable {
     /// Bytes of the file, and how long writing it took.
     public var bytes: Int
     public var writeNanos: UInt64
+    /// The collection it was taken in (the collector only; 0 for a manual heap).
+    public var gcCycle: Int = 0
 }
 
 public enum HeapCapture {
@@ -436,9 +455,22 @@ public enum SnapshotReplay {
         return trigger == .peak ? "\(base).peak.r\(record).hsnap" : "\(base).r\(record).hsnap"
     }
 
-    /// Lowers `trace`, replays it in this process on HeapLab's allocator (pointer-bearing
-    /// objects zeroed), and writes a snapshot at each requested point into `request.directory`.
-    public static func replay(trace: String, threads: Int?, request: SnapshotRequest) throws -> (ReplayReport, [WrittenSnapshot]) {
+    /// File name for a snapshot of `trace` at collection `cycle`.
+    static func fileName(trace: String, cycle: Int) -> String {
+        var base = trace.split(separator: "/").last.map(String.init) ?? "trace"
+        for ext in [".htrace", ".hbtrace"] where base.hasSuffix(ext) { base.removeLast(ext.count) }
+        return "\(base).gc\(cycle).hsnap"
+    }
+
+    /// Lowers `trace`, replays it in this process and writes a snapshot at each requested
+    /// point into `request.directory`: on HeapLab's allocator (pointer-bearing objects
+    /// zeroed), or with `allocator: .gc` on the collector (see "The collector's heap" above).
+    public static func replay(trace: String, threads: Int?, request: SnapshotRequest, allocator: AllocatorKind = .heaplab,
+                              gc: GCReplayOptions = GCReplayOptions()) throws -> (ReplayReport, [WrittenSnapshot]) {
+        if allocator == .gc { return try replayCollector(trace: trace, threads: threads, request: request, options: gc) }
+        guard allocator == .heaplab, !request.everyGC else {
+            throw ReplayError("heap snapshots need --allocator heaplab or gc; --snapshot-every-gc needs gc")
+        }
         let start = ReplaySystem.monotonicNanos()
         var wanted = Set(request.records).sorted().map { (record: $0, trigger: SnapshotTrigger.record) }
         if request.atPeak {
@@ -461,7 +493,7 @@ public enum SnapshotReplay {
         var written = [WrittenSnapshot?](repeating: nil, count: plans.count)
         var failure: InputError? = nil
         let resultLock = Mutex(())
-        let pauses = ReplayPauses(workers: program.info.workers, ends: plans.map(\.opEnds)) { k, table in
+        let pauses = ReplayPauses(workers: program.info.workers, ends: plans.map(\.opEnds)) { k, _, table in
             let t0 = ReplaySystem.monotonicNanos()
             let plan = plans[k]
             var info = SnapshotInfo()
@@ -498,5 +530,570 @@ public enum SnapshotReplay {
         let report = ReplayReport(allocator: .heaplab, trace: trace, loadSeconds: loadSeconds, program: program.info,
                                   measurement: measurement)
         return (report, written.compactMap { $0 })
+    }
+}
+
+// MARK: - The collector's heap
+
+/// What the lowering knows that a capture at an arbitrary op of a collector replay needs
+/// (`--snapshot-every-gc`): per allocation ordinal the trace object's ID, pointer slots and
+/// site; per slot its occupants in allocation order (a chain through `Fact.next`, head in
+/// `slotFirst`); per worker the op count at the end of each record that ran ops on it, and
+/// the trace thread of the first such record (roots are named by it).
+///
+/// Why occupants per slot work at replay time: a slot is reused only after its object died,
+/// on the worker whose record freed it, and the new allocation waits for every op that
+/// touched the slot (TraceLowering's `depend`), so allocations into one slot run in the
+/// lowering's order on any number of workers: the replay's n-th allocation into slot s is
+/// the lowering's n-th.
+final class GCObjectFacts {
+    struct Fact {
+        var id: UInt64
+        var ptrs: UInt64
+        /// UInt64.max: no site.
+        var site: UInt64
+        /// Next ordinal allocated into the same slot, -1: none.
+        var next: Int
+    }
+    var facts: UnsafeMutablePointer<Fact>
+    var count = 0
+    var capacity = 1024
+    var slotFirst: UnsafeMutablePointer<Int>
+    var slotLast: UnsafeMutablePointer<Int>
+    var slotCapacity = 1024
+    var recordEnds: [[(opEnd: Int, record: Int)]] = []
+    var lastEnds: [Int] = []
+    var threadOfWorker: [Int] = []
+
+    init() {
+        facts = .allocate(capacity: capacity)
+        slotFirst = .allocate(capacity: slotCapacity)
+        slotFirst.initialize(repeating: -1, count: slotCapacity)
+        slotLast = .allocate(capacity: slotCapacity)
+        slotLast.initialize(repeating: -1, count: slotCapacity)
+    }
+
+    deinit {
+        facts.deallocate()
+        slotFirst.deallocate()
+        slotLast.deallocate()
+    }
+
+    func allocated(slot: Int, id: UInt64, ptrs: UInt64, site: UInt64) {
+        if count == capacity {
+            let bigger = UnsafeMutablePointer<Fact>.allocate(capacity: capacity * 2)
+            bigger.moveInitialize(from: facts, count: count)
+            facts.deallocate()
+            facts = bigger
+            capacity *= 2
+        }
+        if slot >= slotCapacity {
+            var c = slotCapacity
+            while c <= slot { c *= 2 }
+            for p in [\GCObjectFacts.slotFirst, \GCObjectFacts.slotLast] {
+                let bigger = UnsafeMutablePointer<Int>.allocate(capacity: c)
+                bigger.moveInitialize(from: self[keyPath: p], count: slotCapacity)
+                (bigger + slotCapacity).initialize(repeating: -1, count: c - slotCapacity)
+                self[keyPath: p].deallocate()
+                self[keyPath: p] = bigger
+            }
+            slotCapacity = c
+        }
+        (facts + count).initialize(to: Fact(id: id, ptrs: ptrs, site: site, next: -1))
+        if slotLast[slot] >= 0 { facts[slotLast[slot]].next = count } else { slotFirst[slot] = count }
+        slotLast[slot] = count
+        count += 1
+    }
+
+    func endOfRecord(_ record: Int, ends: [Int], thread: Int) {
+        if lastEnds.count < ends.count {
+            lastEnds += [Int](repeating: 0, count: ends.count - lastEnds.count)
+            recordEnds += [[(opEnd: Int, record: Int)]](repeating: [], count: ends.count - recordEnds.count)
+            threadOfWorker += [Int](repeating: -1, count: ends.count - threadOfWorker.count)
+        }
+        for w in 0..<ends.count where ends[w] != lastEnds[w] {
+            recordEnds[w].append((ends[w], record))
+            lastEnds[w] = ends[w]
+            if threadOfWorker[w] < 0 { threadOfWorker[w] = thread }
+        }
+    }
+
+    /// The last record every record up to which had run on every worker, given each worker's
+    /// op count (`positions`; a worker at its stream's end has run all of its records).
+    func completedRecord(positions: [Int], records: Int) -> Int {
+        var result = records - 1
+        for w in 0..<min(positions.count, recordEnds.count) {
+            let list = recordEnds[w]
+            // First record whose ops on w end after the worker's position: not complete.
+            var lo = 0, hi = list.count
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if list[mid].opEnd <= positions[w] { lo = mid + 1 } else { hi = mid }
+            }
+            if lo < list.count { result = min(result, list[lo].record - 1) }
+        }
+        return result
+    }
+}
+
+/// One object the collector replay allocated (or a resized copy): its address, the
+/// allocation ordinal of its trace object, its requested size.
+struct GCLogEntry {
+    var address: UInt
+    var ordinal: Int
+    var size: UInt64
+}
+
+/// One worker's allocations since the last capture, and how many of its ops have run.
+/// Written only by the worker (in the op loop), read and emptied by the capture with the
+/// world stopped.
+struct GCWorkerLog {
+    var entries: UnsafeMutablePointer<GCLogEntry>
+    var count = 0
+    var capacity: Int
+    var position = 0
+}
+
+/// The op loop's side of `--snapshot-every-gc` (GCBackend.swift's replayGCOps is generic over
+/// it; `NoGCLog` for every other replay compiles to nothing).
+protocol GCOpLog {
+    /// About to run op `i` (ops before it have run).
+    func position(_ i: Int)
+    /// gcAlloc into `slot` returned `p`.
+    func allocated(slot: Int, _ p: UnsafeMutableRawPointer, size: Int)
+    /// gcRealloc of the object in `slot` made the copy `p`.
+    func moved(slot: Int, _ p: UnsafeMutableRawPointer, size: Int)
+}
+
+struct NoGCLog: GCOpLog {
+    @inline(__always) func position(_ i: Int) {}
+    @inline(__always) func allocated(slot: Int, _ p: UnsafeMutableRawPointer, size: Int) {}
+    @inline(__always) func moved(slot: Int, _ p: UnsafeMutableRawPointer, size: Int) {}
+}
+
+struct SnapshotGCLog: GCOpLog {
+    let log: UnsafeMutablePointer<GCWorkerLog>
+    /// Per slot, the ordinal of the object it holds at this point of the replay (-1: none yet).
+    let current: UnsafeMutablePointer<Int>
+    let first: UnsafeMutablePointer<Int>
+    let facts: UnsafeMutablePointer<GCObjectFacts.Fact>
+
+    @inline(__always) func position(_ i: Int) { log.pointee.position = i }
+
+    @inline(__always) func allocated(slot: Int, _ p: UnsafeMutableRawPointer, size: Int) {
+        let now = current[slot]
+        let ordinal = now < 0 ? first[slot] : facts[now].next
+        current[slot] = ordinal
+        append(p, ordinal, size)
+    }
+
+    @inline(__always) func moved(slot: Int, _ p: UnsafeMutableRawPointer, size: Int) { append(p, current[slot], size) }
+
+    @inline(__always) func append(_ p: UnsafeMutableRawPointer, _ ordinal: Int, _ size: Int) {
+        let l = log
+        // Capacity is the worker's count of gcAlloc and gcRealloc ops: never exceeded.
+        guard l.pointee.count < l.pointee.capacity else { return }
+        l.pointee.entries[l.pointee.count] = GCLogEntry(address: UInt(bitPattern: p), ordinal: ordinal, size: UInt64(size))
+        l.pointee.count &+= 1
+    }
+}
+
+/// Snapshots of one collector replay. Two kinds of capture, both inside the collector's own
+/// stop-the-world at mark termination (`GCConfiguration.onMarkComplete`, on the coordinator
+/// thread), never from a pause of our own:
+///
+///   record / peak   the workers stop at the plan's op counts (ReplayPauses), polling so the
+///                   collector can stop them; the last to arrive asks for a full collection
+///                   (Collector.collect) and waits in it. The capture runs at the mark
+///                   termination of the first cycle whose mark began after every worker had
+///                   stopped (cycle n+1 if the collector was off when the last worker
+///                   arrived, else n+2: while that worker runs, no mark can start or end,
+///                   since both need it parked). With no mutation during that mark, the
+///                   marked set is exactly what the roots reach at the record. Objects come
+///                   from the plan (the trace's live set, with its holds per thread, the same
+///                   as `--allocator heaplab` at the same record), the heap's state from the
+///                   spans. The extra cycle is real: it counts in the gc figures.
+///   every gc        at every cycle's mark termination: the marked objects (what this cycle
+///                   keeps). Their trace identity comes from the workers' allocation logs
+///                   (SnapshotGCLog) and the survivors of the previous capture: an address is
+///                   reused only after a sweep frees it, and every sweep follows a capture,
+///                   so `survivors ∪ logs` names every allocated object exactly once. Marked
+///                   entries become the new survivors; unmarked ones are garbage the sweep
+///                   frees. Roots are the mutators' root tables, named by the trace thread
+///                   the worker runs (with fewer workers than trace threads, the first it ran).
+///
+/// Why not pause the workers and read the heap then: the collector's threads keep running (mark
+/// workers set mark bits, the sweeper rewrites allocation bits and frees spans, the coordinator
+/// may stop the world itself), so a heap walk would race them, and a second stopper would race
+/// the coordinator's own stop-the-world. At mark termination the sweep is finished, no mark
+/// worker is in a slice, every mutator is parked, and the mark bits are complete.
+///
+/// The capture runs with the world stopped; the file is written after the world restarts
+/// (every gc: on the coordinator thread, from `onCycle`; record: on the worker that asked).
+/// Its duration is taken out of the gc figures' pauses (GCBackend.swift) and reported as the
+/// snapshot's pause.
+public final class GCSnapshotSession: @unchecked Sendable {
+    let everyGC: Bool
+    let facts: GCObjectFacts?
+    let plans: [SnapshotPlan]
+    let sites: [(UInt64, String)]
+    let trace: String
+    let directory: String
+    let traceThreads: Int
+    let records: Int
+    let workers: Int
+    let streamLengths: [Int]
+    let options: GCReplayOptions
+    let logs: UnsafeMutablePointer<GCWorkerLog>
+    let current: UnsafeMutablePointer<Int>
+    let slotCount: Int
+    /// Marked objects of the last capture, in address order (coordinator thread only).
+    var survivors: [GCLogEntry] = []
+
+    struct Shared {
+        var mutators: [Mutator?]
+        /// A record capture waiting for its cycle: (plan, cycle, the pointer table's address).
+        var pendingPlan: (plan: Int, cycle: Int, table: UInt)? = nil
+        var planSnapshots: [Int: HeapSnapshot] = [:]
+        var toWrite: [HeapSnapshot] = []
+        var written: [WrittenSnapshot] = []
+        var failure: InputError? = nil
+        /// Seconds each cycle's mark termination spent capturing.
+        var captureSeconds: [Int: Double] = [:]
+        var ended = false
+    }
+    let shared: Mutex<Shared>
+
+    init(program: ReplayProgram, planner: SnapshotPlanner, trace: String, request: SnapshotRequest, options: GCReplayOptions) {
+        everyGC = request.everyGC
+        facts = planner.facts
+        plans = planner.plans
+        sites = planner.siteNames
+        self.trace = trace
+        directory = request.directory
+        traceThreads = program.info.traceThreads
+        records = planner.records
+        workers = program.info.workers
+        streamLengths = program.info.streams.map(\.opCount)
+        self.options = options
+        slotCount = max(program.info.slotCount, 1)
+        shared = Mutex(Shared(mutators: [Mutator?](repeating: nil, count: program.info.workers)))
+        logs = .allocate(capacity: max(workers, 1))
+        for w in 0..<workers {
+            // Room for every allocation the worker makes (only with --snapshot-every-gc).
+            var n = 0
+            if everyGC {
+                let ops = program.ops(worker: w)
+                for op in ops where op.kind == ReplayOp.gcAlloc || op.kind == ReplayOp.gcRealloc { n += 1 }
+            }
+            (logs + w).initialize(to: GCWorkerLog(entries: .allocate(capacity: max(n, 1)), capacity: n))
+        }
+        current = .allocate(capacity: slotCount)
+        current.initialize(repeating: -1, count: slotCount)
+    }
+
+    deinit {
+        for w in 0..<workers { logs[w].entries.deallocate() }
+        logs.deallocate()
+        current.deallocate()
+    }
+
+    /// The op loop's log for `worker` (nil unless every collection is captured).
+    func opLog(worker: Int) -> SnapshotGCLog? {
+        guard everyGC, let facts else { return nil }
+        return SnapshotGCLog(log: logs + worker, current: current, first: facts.slotFirst, facts: facts.facts)
+    }
+
+    func register(worker: Int, mutator: Mutator) { shared.withLock { $0.mutators[worker] = mutator } }
+
+    /// The replay is over (a worker is about to unregister and drop its roots): no more captures.
+    func replayEnded() { shared.withLock { $0.ended = true } }
+
+    func poll(worker: Int) { shared.withLock { $0.mutators[worker] }?.poll() }
+
+    func captureSeconds(cycle: Int) -> Double { shared.withLock { $0.captureSeconds[cycle] ?? 0 } }
+
+    // MARK: record captures
+
+    /// On the last worker to reach plan k (the others wait, polling): runs a collection and
+    /// returns the file write for after the release.
+    func captureAtRecord(_ k: Int, worker: Int, table: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
+                         collector: Collector) -> () -> Void {
+        guard let mutator = shared.withLock({ $0.mutators[worker] }) else { return {} }
+        // Stable while this (registered, running) mutator does not poll: see the type comment.
+        let state = collector.snapshotState
+        let cycle = state.completedCycles + (state.phase == 0 ? 1 : 2)
+        let tableAddress = UInt(bitPattern: table)
+        shared.withLock { $0.pendingPlan = (k, cycle, tableAddress) }
+        collector.collect(from: mutator)
+        let snapshot = shared.withLock { s -> HeapSnapshot? in
+            s.pendingPlan = nil
+            return s.planSnapshots.removeValue(forKey: k)
+        }
+        guard let snapshot else { return {} }
+        let plan = plans[k]
+        return { self.write(snapshot, name: SnapshotReplay.fileName(trace: self.trace, record: plan.record, trigger: plan.trigger), cycle: cycle) }
+    }
+
+    // MARK: at mark termination (world stopped)
+
+    /// GCConfiguration.onMarkComplete.
+    func markComplete(_ collector: Collector, cycle: Int) {
+        let t0 = ReplaySystem.monotonicNanos()
+        let (pending, ended) = shared.withLock { ($0.pendingPlan, $0.ended) }
+        var made: [HeapSnapshot] = []
+        if everyGC && !ended { made.append(captureMarked(collector, cycle: cycle)) }
+        var planned: (Int, HeapSnapshot)? = nil
+        if let pending, pending.cycle == cycle,
+           let table = UnsafeMutablePointer<UnsafeMutableRawPointer?>(bitPattern: pending.table) {
+            planned = (pending.plan, capturePlan(collector, pending.plan, table))
+        }
+        let pause = UInt64(ReplaySystem.monotonicNanos() - t0)
+        guard !made.isEmpty || planned != nil else { return }
+        for i in 0..<made.count { made[i].info.pauseNanos = pause }
+        planned?.1.info.pauseNanos = pause
+        shared.withLock {
+            $0.captureSeconds[cycle] = Double(pause) * 1e-9
+            $0.toWrite += made
+            if let planned { $0.planSnapshots[planned.0] = planned.1 }
+        }
+    }
+
+    /// GCConfiguration.onCycle (world running): writes this cycle's every-gc snapshot.
+    func cycleEnded(_ cycle: Int) {
+        let pending = shared.withLock { s -> [HeapSnapshot] in
+            defer { s.toWrite = [] }
+            return s.toWrite
+        }
+        for snapshot in pending { write(snapshot, name: SnapshotReplay.fileName(trace: trace, cycle: cycle), cycle: cycle) }
+    }
+
+    func write(_ snapshot: HeapSnapshot, name: String, cycle: Int) {
+        let path = directory + "/" + name
+        let w0 = ReplaySystem.monotonicNanos()
+        do {
+            let bytes = try snapshot.write(to: path)
+            let entry = WrittenSnapshot(path: path, record: snapshot.info.record, trigger: snapshot.info.trigger,
+                                        objects: snapshot.objectCount, edges: snapshot.edgeCount, pauseNanos: snapshot.info.pauseNanos,
+                                        bytes: bytes, writeNanos: UInt64(ReplaySystem.monotonicNanos() - w0), gcCycle: cycle)
+            shared.withLock { $0.written.append(entry) }
+        } catch {
+            shared.withLock { if $0.failure == nil { $0.failure = error } }
+        }
+    }
+
+    func info(record: Int, trigger: SnapshotTrigger) -> SnapshotInfo {
+        var info = SnapshotInfo()
+        info.allocator = AllocatorKind.gc.rawValue
+        info.trace = trace
+        info.record = record
+        info.trigger = trigger
+        info.threads = traceThreads
+        info.unixTime = UInt64(time(nil))
+        return info
+    }
+
+    /// Every marked object, from the survivors and the logs (see the type comment).
+    func captureMarked(_ collector: Collector, cycle: Int) -> HeapSnapshot {
+        guard let facts else { return HeapSnapshot() }
+        var positions: [Int] = []
+        var fresh: [GCLogEntry] = []
+        for w in 0..<workers {
+            positions.append(logs[w].position)
+            fresh.append(contentsOf: UnsafeBufferPointer(start: logs[w].entries, count: logs[w].count))
+            logs[w].count = 0
+        }
+        fresh.sort { $0.address < $1.address }
+        // Merge with the survivors (both sorted); a fresh entry wins over an old one at the
+        // same address (cannot happen without a sweep in between; kept safe all the same).
+        var merged: [GCLogEntry] = []
+        merged.reserveCapacity(survivors.count + fresh.count)
+        var a = 0, b = 0
+        while a < survivors.count || b < fresh.count {
+            if b == fresh.count || (a < survivors.count && survivors[a].address < fresh[b].address) {
+                merged.append(survivors[a]); a += 1
+            } else {
+                if a < survivors.count && survivors[a].address == fresh[b].address { a += 1 }
+                if let last = merged.last, last.address == fresh[b].address { merged.removeLast() }
+                merged.append(fresh[b]); b += 1
+            }
+        }
+        fresh = []
+        var kept: [GCLogEntry] = []
+        kept.reserveCapacity(merged.count)
+        for e in merged where collector.isMarkedForSnapshot(UnsafeRawPointer(bitPattern: e.address)!) { kept.append(e) }
+        merged = []
+        survivors = kept
+
+        var b2 = SnapshotBuilder(info: info(record: facts.completedRecord(positions: positions, records: records), trigger: .gc),
+                                 sizeClasses: HeapCapture.sizeClasses)
+        for (id, name) in sites { b2.addSite(id: id, name: name) }
+        b2.reserveObjects(kept.count)
+        var unknown = 0
+        for e in kept {
+            let p = UnsafeRawPointer(bitPattern: e.address)!
+            let cls = collector.heap.objectInfo(p)?.sizeClass ?? 0
+            if e.ordinal >= 0 && e.ordinal < facts.count {
+                let f = facts.facts[e.ordinal]
+                b2.addObject(address: UInt64(e.address), size: max(e.size, 1), sizeClass: cls, pointerSlots: f.ptrs,
+                             site: f.site == .max ? nil : f.site, traceID: f.id)
+            } else {
+                unknown += 1
+                b2.addObject(address: UInt64(e.address), size: max(e.size, 1), sizeClass: cls, pointerSlots: 0, site: nil, traceID: 0)
+            }
+        }
+        // Roots: each mutator's holds, found among the kept objects by address.
+        let mutators = shared.withLock { $0.mutators }
+        var lostRoots = 0
+        for w in 0..<workers {
+            let thread = w < facts.threadOfWorker.count && facts.threadOfWorker[w] >= 0 ? facts.threadOfWorker[w] : w
+            mutators[w]?.forEachRoot { p, holds in
+                let addr = UInt(bitPattern: p)
+                var lo = 0, hi = kept.count
+                while lo < hi {
+                    let mid = (lo + hi) >> 1
+                    if kept[mid].address < addr { lo = mid + 1 } else { hi = mid }
+                }
+                if lo < kept.count && kept[lo].address == addr {
+                    b2.addRoot(object: lo, thread: thread, holds: holds)
+                } else {
+                    lostRoots += 1
+                }
+            }
+        }
+        var snapshot = finishCollectorSnapshot(&b2, collector, forced: false)
+        snapshot.statistics.append((name: "gc_objects_without_trace_identity", value: Int64(unknown)))
+        snapshot.statistics.append((name: "gc_roots_not_marked", value: Int64(lostRoots)))
+        return snapshot
+    }
+
+    /// Plan k's objects (the trace's live set at its record), in the forced cycle.
+    func capturePlan(_ collector: Collector, _ k: Int, _ table: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> HeapSnapshot {
+        let plan = plans[k]
+        var b = SnapshotBuilder(info: info(record: plan.record, trigger: plan.trigger), sizeClasses: HeapCapture.sizeClasses)
+        for (id, name) in sites { b.addSite(id: id, name: name) }
+        b.reserveObjects(plan.slots.count)
+        var unmarked = 0
+        for i in 0..<plan.slots.count {
+            guard let raw = table[Int(plan.slots[i])] else { continue }
+            let p = UnsafeRawPointer(raw)
+            if !collector.isMarkedForSnapshot(p) { unmarked += 1 }
+            b.addObject(address: UInt64(UInt(bitPattern: p)), size: plan.sizes[i], sizeClass: collector.heap.objectInfo(p)?.sizeClass ?? 0,
+                        pointerSlots: plan.ptrs[i], site: plan.sites[i] == .max ? nil : plan.sites[i], traceID: plan.ids[i])
+        }
+        for (k, thread, holds) in plan.roots { b.addRoot(object: k, thread: thread, holds: holds) }
+        var snapshot = finishCollectorSnapshot(&b, collector, forced: true)
+        snapshot.statistics.append((name: "gc_live_objects_not_marked", value: Int64(unmarked)))
+        return snapshot
+    }
+
+    /// Arenas, spans (allocation bits as the collector sees them), statistics and the GC
+    /// state, then the builder's finish (edges from memory); adds how many marked slots hold no
+    /// object of the snapshot.
+    func finishCollectorSnapshot(_ b: inout SnapshotBuilder, _ collector: Collector, forced: Bool) -> HeapSnapshot {
+        let heap = collector.heap
+        let stats = heap.statistics()
+        let arena = 64 << 20
+        var start = UInt64(heap.reservedRange.lowerBound)
+        for _ in 0..<(stats.heapSys / arena) {
+            b.addArena(start: start, bytes: UInt64(arena))
+            start += UInt64(arena)
+        }
+        var markedBytes: UInt64 = 0
+        var collectorMarks: [UInt64] = []
+        collector.forEachSpanForSnapshot { span, marked in
+            b.addSpan(start: UInt64(span.start), pages: span.pages, sizeClass: span.sizeClass, noscan: span.noscan,
+                      cached: span.cached, needzero: span.needzero, elemSize: span.elemSize, slots: max(span.slots, 1),
+                      allocated: span.allocated)
+            let words = (max(span.slots, 1) + 63) >> 6
+            for w in 0..<words {
+                let m = w < marked.count ? marked[w] : 0
+                collectorMarks.append(m)
+                markedBytes += UInt64(m.nonzeroBitCount) * UInt64(span.elemSize)
+            }
+        }
+        for (name, value) in [("heap_sys", stats.heapSys), ("heap_in_use", stats.heapInUse), ("heap_idle", stats.heapIdle),
+                              ("heap_released", stats.heapReleased), ("metadata_bytes", stats.metadataBytes),
+                              ("span_metadata_bytes", stats.spanMetadataBytes), ("mcache_metadata_bytes", stats.mcacheMetadataBytes),
+                              ("bitmap_bytes", stats.bitmapBytes), ("page_map_bytes", stats.pageMapBytes),
+                              ("total_allocs", stats.totalAllocs), ("tiny_allocs", stats.tinyAllocs),
+                              ("large_allocs", stats.largeAllocs)] {
+            b.addStatistic(name, value)
+        }
+        let st = collector.snapshotState
+        var gc = SnapshotGCState()
+        gc.cycle = UInt64(st.completedCycles)
+        gc.phase = st.phase == 2 ? .markTermination : st.phase == 1 ? .mark : (st.sweeping ? .sweep : .off)
+        gc.heapGoal = UInt64(max(st.heapGoal, 0))
+        gc.heapMarked = markedBytes
+        gc.gcPercent = UInt64(st.gogc ?? 0)
+        gc.heapLive = UInt64(max(st.heapLive, 0))
+        gc.memoryLimit = UInt64(st.memoryLimit ?? 0)
+        gc.flags = SnapshotGCState.collectorFlag | (st.gogc == nil ? SnapshotGCState.gogcOffFlag : 0)
+            | (st.stopTheWorld ? SnapshotGCState.stopTheWorldFlag : 0) | (forced ? SnapshotGCState.forcedCycleFlag : 0)
+        b.setGCState(gc)
+        var snapshot = b.finish { UnsafeRawPointer(bitPattern: UInt($0))!.load(as: UInt64.self) }
+        var extra = 0
+        for k in 0..<min(collectorMarks.count, snapshot.markBits.count) {
+            extra += (collectorMarks[k] & ~snapshot.markBits[k]).nonzeroBitCount
+        }
+        snapshot.statistics.append((name: "gc_marked_slots_without_object", value: Int64(extra)))
+        return snapshot
+    }
+
+    /// What was written, in order of record then cycle; the first write failure, if any.
+    func results() -> ([WrittenSnapshot], InputError?) {
+        shared.withLock { s in
+            (s.written.sorted { ($0.gcCycle, $0.record, $0.trigger.rawValue) < ($1.gcCycle, $1.record, $1.trigger.rawValue) }, s.failure)
+        }
+    }
+}
+
+extension SnapshotReplay {
+    /// `--allocator gc` with snapshots: the program lowered for the collector, a GCBackend
+    /// with a GCSnapshotSession, barriers for record captures (see GCSnapshotSession).
+    static func replayCollector(trace: String, threads: Int?, request: SnapshotRequest,
+                                options: GCReplayOptions) throws -> (ReplayReport, [WrittenSnapshot]) {
+        guard !options.rawStores else { throw ReplayError("--raw-stores does not combine with snapshots") }
+        let start = ReplaySystem.monotonicNanos()
+        var wanted = Set(request.records).sorted().map { (record: $0, trigger: SnapshotTrigger.record) }
+        if request.atPeak {
+            let finder = SnapshotPlanner(wanted: [])
+            _ = try TraceLowering.lower(path: trace, workers: threads, snapshots: finder, forCollector: true)
+            if finder.peakRecord >= 0 { wanted.append((finder.peakRecord, .peak)) }
+        }
+        let planner = SnapshotPlanner(wanted: wanted, tracksObjects: request.everyGC)
+        let program = try TraceLowering.lower(path: trace, workers: threads, snapshots: planner, forCollector: true)
+        for r in request.records where r >= planner.records {
+            throw InputError(file: trace, location: .wholeFile,
+                             message: "--snapshot-at \(r): the trace has records 0...\(planner.records - 1) (header = record 0)")
+        }
+        let loadSeconds = Double(ReplaySystem.monotonicNanos() - start) / 1e9
+        let session = GCSnapshotSession(program: program, planner: planner, trace: trace, request: request, options: options)
+        var made: GCBackend? = nil
+        var pauses: ReplayPauses? = nil
+        if !session.plans.isEmpty {
+            pauses = ReplayPauses(workers: program.info.workers, ends: session.plans.map(\.opEnds),
+                                  poll: { session.poll(worker: $0) }) { k, worker, table in
+                guard let collector = made?.collector else { return {} }
+                return session.captureAtRecord(k, worker: worker, table: table, collector: collector)
+            }
+        }
+        var measurement: ReplayMeasurement
+        let backend: GCBackend
+        (measurement, backend) = try ReplayRunner.run(program, makeBackend: { () throws(ReplayError) in
+            let b = try GCBackend(program: program.info, options: options, verify: false, snapshots: session)
+            made = b
+            return b
+        }, pauses: pauses)
+        measurement.gc = backend.report()   // stops the collector: every file is written
+        if let path = options.timeline {
+            do { try backend.writeTimeline(to: path) } catch { throw ReplayError("\(error)") }
+        }
+        let (written, failure) = session.results()
+        if let failure { throw failure }
+        let report = ReplayReport(allocator: .gc, trace: trace, loadSeconds: loadSeconds, program: program.info,
+                                  measurement: measurement)
+        return (report, written)
     }
 }

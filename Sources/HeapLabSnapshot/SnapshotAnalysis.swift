@@ -1,7 +1,8 @@
 // What `heaplab inspect` computes from a snapshot (docs/inspect.md describes each answer):
 //
 //   summary   live objects and bytes by kind (tiny / small / large), heap in use, idle,
-//             released, metadata, fragmentation
+//             released, metadata, fragmentation; allocated slots holding no snapshot object
+//             (garbage awaiting sweep on the collector's heap) and objects no root reaches
 //   classes   per size class: spans, slots, allocated / marked / free slots, live objects,
 //             bytes, utilisation, waste
 //   sites     histogram by allocation site (objects, bytes)
@@ -47,6 +48,16 @@ public struct SnapshotSummary: Equatable, Sendable {
     public var roots = 0
     public var rootObjects = 0
     public var sites = 0
+    /// Slots the allocation bits count as allocated that hold no object of the snapshot
+    /// (allocBits & ~markBits), and their slot bytes. What they are depends on the heap:
+    /// manual mode, objects freed onto an mcache's free stack; the collector's heap, garbage
+    /// the sweep will free (allocated since the last sweep, not marked / not live).
+    public var unmarkedAllocatedSlots = 0
+    public var unmarkedAllocatedBytes: UInt64 = 0
+    /// Objects of the snapshot that no path from a root reaches. A snapshot taken at a
+    /// collector's mark termination holds every marked object: marked but unreachable is
+    /// floating garbage (unreachable by the end of the mark, kept until the next cycle).
+    public var unreachable = SizeBreakdown()
 }
 
 public struct ClassRow: Equatable, Sendable {
@@ -141,7 +152,41 @@ extension HeapSnapshot {
         s.roots = roots.count
         s.rootObjects = Set(roots.map(\.object)).count
         s.sites = sites.count
+        for span in spans {
+            var count = 0
+            for w in 0..<span.bitWords {
+                count += (allocBits[span.bitsOffset + w] & ~markBits[span.bitsOffset + w]).nonzeroBitCount
+            }
+            s.unmarkedAllocatedSlots += count
+            s.unmarkedAllocatedBytes += UInt64(count) * span.elemSize
+        }
+        let reached = reachableFromRoots()
+        for i in 0..<objectCount where !reached[i] {
+            s.unreachable.objects += 1
+            s.unreachable.bytes += size[i]
+            s.unreachable.allocatedBytes += allocatedSize(ofObject: i)
+        }
         return s
+    }
+
+    /// Which objects some path from a root reaches (breadth-first over the edges).
+    public func reachableFromRoots() -> [Bool] {
+        var seen = [Bool](repeating: false, count: objectCount)
+        var queue: [Int32] = []
+        for r in roots where !seen[Int(r.object)] {
+            seen[Int(r.object)] = true
+            queue.append(r.object)
+        }
+        var head = 0
+        while head < queue.count {
+            let v = Int(queue[head])
+            head += 1
+            for e in edgeStart[v]..<edgeStart[v + 1] where !seen[Int(edgeTarget[e])] {
+                seen[Int(edgeTarget[e])] = true
+                queue.append(edgeTarget[e])
+            }
+        }
+        return seen
     }
 
     /// One row per size class that has spans or objects (class 0, large, last).

@@ -12,7 +12,7 @@
 //   edges        the non-nil pointer slots of each object, as (slot, target object index), in
 //                CSR form: object i's edges are edgeSlot/edgeTarget[edgeStart[i] ..< edgeStart[i+1]]
 //   roots        the holds the program keeps outside the heap, per (object, thread)
-//   gc state     cycle, phase, heap goal
+//   gc state     cycle, phase, heap goal, marked and live bytes, GOGC, limit (version 2)
 //   statistics   the allocator's own figures (name, value) and per size class
 //
 // Storage is struct-of-arrays so that 10 M objects cost about 40 bytes each plus 12 per edge,
@@ -173,17 +173,41 @@ public enum SnapshotGCPhase: UInt8, Sendable {
     }
 }
 
+/// The collector's state at capture (all zero for a manual heap). Format version 2 added
+/// `heapLive`, `flags` and `memoryLimit`; a version-1 file reads them as 0.
 public struct SnapshotGCState: Equatable, Sendable {
-    /// Completed collections.
+    /// Completed collections. In phase mark or mark termination, the cycle under way is
+    /// `cycle + 1` (see `currentCycle`).
     public var cycle: UInt64 = 0
     public var phase: SnapshotGCPhase = .off
-    /// Heap size at which the next cycle starts (0: no collector).
+    /// Heap goal of the cycle under way (phase mark, mark termination), else of the next
+    /// one (0: no collector).
     public var heapGoal: UInt64 = 0
-    /// Bytes marked by the last completed cycle.
+    /// Bytes of the slots marked by the most recent mark: at mark termination, this cycle's
+    /// (every marked slot's size, a large object's whole pages).
     public var heapMarked: UInt64 = 0
-    /// GOGC-style percent (0: no collector).
+    /// GOGC (0: no collector, or GOGC=off: see `flags`).
     public var gcPercent: UInt64 = 0
+    /// Go's heapLive at capture: bytes allocated since the last mark plus what it found live.
+    public var heapLive: UInt64 = 0
+    public var flags: UInt64 = 0
+    /// Soft memory limit in bytes (0: none).
+    public var memoryLimit: UInt64 = 0
     public init() {}
+
+    /// `flags` bits.
+    public static let collectorFlag: UInt64 = 1
+    public static let gogcOffFlag: UInt64 = 2
+    public static let stopTheWorldFlag: UInt64 = 4
+    /// The cycle was started for this snapshot (`--snapshot-at` on the collector).
+    public static let forcedCycleFlag: UInt64 = 8
+
+    public var hasCollector: Bool { flags & Self.collectorFlag != 0 }
+    public var gogcOff: Bool { flags & Self.gogcOffFlag != 0 }
+    public var stopTheWorld: Bool { flags & Self.stopTheWorldFlag != 0 }
+    public var forcedCycle: Bool { flags & Self.forcedCycleFlag != 0 }
+    /// The cycle the state refers to: the one under way while marking, else the last completed.
+    public var currentCycle: UInt64 { phase == .mark || phase == .markTermination ? cycle + 1 : cycle }
 }
 
 /// The allocator's per-class counters.

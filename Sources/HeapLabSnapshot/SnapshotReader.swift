@@ -54,8 +54,12 @@ public enum SnapshotReader {
 
     /// Decodes a snapshot held in `bytes` (which is overwritten: payloads are compacted).
     public static func decode(_ bytes: UnsafeMutableRawBufferPointer, file: String) throws(InputError) -> HeapSnapshot {
+        let p = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        // Read before frames() compacts payloads over the header (it checks the version).
+        let version = bytes.count >= SnapshotFormat.headerBytes
+            ? UInt32(p[8]) | UInt32(p[9]) << 8 | UInt32(p[10]) << 16 | UInt32(p[11]) << 24 : 0
         let sections = try frames(bytes, file: file)
-        var decoder = SectionDecoder(file: file, base: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), sections: sections)
+        var decoder = SectionDecoder(file: file, base: p, sections: sections, version: version)
         return try decoder.decodeAll()
     }
 
@@ -107,9 +111,9 @@ public enum SnapshotReader {
             throw InputError(file: file, byteOffset: total, "truncated: the file ends inside the version number")
         }
         let version = UInt32(p[8]) | UInt32(p[9]) << 8 | UInt32(p[10]) << 16 | UInt32(p[11]) << 24
-        guard version == SnapshotFormat.version else {
+        guard version >= SnapshotFormat.oldestReadableVersion && version <= SnapshotFormat.version else {
             throw InputError(file: file, byteOffset: 8,
-                             "snapshot format version \(version); this heaplab reads version \(SnapshotFormat.version)")
+                             "snapshot format version \(version); this heaplab reads versions \(SnapshotFormat.oldestReadableVersion) to \(SnapshotFormat.version)")
         }
         var sections: [SectionSpan] = []
         var expected = 0                 // index into `required` of the next section to open
@@ -280,13 +284,16 @@ struct SectionDecoder {
     let file: String
     let base: UnsafePointer<UInt8>
     let sections: [SnapshotReader.SectionSpan]
+    /// The file's format version (gc-state has three more fields from version 2 on).
+    let version: UInt32
     var snapshot = HeapSnapshot()
     var declaredObjects = 0, declaredEdges = 0, declaredSpans = 0, declaredSites = 0, declaredRoots = 0
 
-    init(file: String, base: UnsafePointer<UInt8>, sections: [SnapshotReader.SectionSpan]) {
+    init(file: String, base: UnsafePointer<UInt8>, sections: [SnapshotReader.SectionSpan], version: UInt32) {
         self.file = file
         self.base = base
         self.sections = sections
+        self.version = version
     }
 
     func cursor(_ s: SnapshotSection) -> PayloadCursor {
@@ -524,6 +531,13 @@ struct SectionDecoder {
         g.heapGoal = try c.varint()
         g.heapMarked = try c.varint()
         g.gcPercent = try c.varint()
+        if version >= 2 {
+            g.heapLive = try c.varint()
+            let flagsAt = c.pos
+            g.flags = try c.varint()
+            guard g.flags < 16 else { throw c.error(at: flagsAt, "unknown GC flags 0x\(String(g.flags, radix: 16))") }
+            g.memoryLimit = try c.varint()
+        }
         try c.expectEnd()
         snapshot.gc = g
     }

@@ -35,14 +35,20 @@ public final class SnapshotWriter {
     public var bytesWritten: Int { state.pointee.bytesWritten }
     public var frames: Int { state.pointee.frames }
 
-    /// Creates `path`'s temporary file and writes the file header.
-    public init(path: String) throws(InputError) {
+    /// The format version being written (gc-state's fields depend on it).
+    public let version: UInt32
+
+    /// Creates `path`'s temporary file and writes the file header. `version` may be an older
+    /// readable version (tests of the reader's compatibility); the default is the current.
+    public init(path: String, version: UInt32 = SnapshotFormat.version) throws(InputError) {
+        precondition(version >= SnapshotFormat.oldestReadableVersion && version <= SnapshotFormat.version)
+        self.version = version
         out = try AtomicOutputFile(path: path)
         frame = .allocate(capacity: SnapshotFormat.frameHeaderBytes + SnapshotFormat.writerFramePayload + Self.slack)
         state = .allocate(capacity: 1)
         state.initialize(to: State())
         var header = SnapshotFormat.magic
-        var v = SnapshotFormat.version.littleEndian
+        var v = version.littleEndian
         withUnsafeBytes(of: &v) { header.append(contentsOf: $0) }
         try out.write(header)
         state.pointee.bytesWritten = header.count
@@ -167,13 +173,14 @@ public final class SnapshotWriter {
 }
 
 extension HeapSnapshot {
-    /// Writes the snapshot to `path` (atomically). Returns the file's size in bytes.
+    /// Writes the snapshot to `path` (atomically) in format `version` (default: the current;
+    /// version 1 drops gc-state's collector fields). Returns the file's size in bytes.
     @discardableResult
-    public func write(to path: String) throws(InputError) -> Int {
+    public func write(to path: String, version: UInt32 = SnapshotFormat.version) throws(InputError) -> Int {
         if let problem = validate() {
             throw InputError(file: path, location: .wholeFile, message: "refusing to write an inconsistent snapshot: \(problem)")
         }
-        let w = try SnapshotWriter(path: path)
+        let w = try SnapshotWriter(path: path, version: version)
         do {
             try writeSections(w)
             try w.finish()
@@ -306,6 +313,11 @@ extension HeapSnapshot {
         try w.varint(gc.heapGoal)
         try w.varint(gc.heapMarked)
         try w.varint(gc.gcPercent)
+        if w.version >= 2 {
+            try w.varint(gc.heapLive)
+            try w.varint(gc.flags)
+            try w.varint(gc.memoryLimit)
+        }
         try w.end()
 
         w.begin(.statistics)

@@ -147,7 +147,15 @@ struct InspectSummary: ParsableCommand {
                 JSONMember("pause_ns", u(s.info.pauseNanos)),
                 JSONMember("threads", .int(s.info.threads)),
                 JSONMember("gc", .object([JSONMember("cycle", u(s.gc.cycle)), JSONMember("phase", .string(s.gc.phase.name)),
-                                          JSONMember("heap_goal", u(s.gc.heapGoal))])),
+                                          JSONMember("heap_goal", u(s.gc.heapGoal)),
+                                          JSONMember("collector", .bool(s.gc.hasCollector)),
+                                          JSONMember("current_cycle", u(s.gc.currentCycle)),
+                                          JSONMember("heap_marked", u(s.gc.heapMarked)),
+                                          JSONMember("heap_live", u(s.gc.heapLive)),
+                                          JSONMember("gogc", s.gc.hasCollector && !s.gc.gogcOff ? u(s.gc.gcPercent) : .null),
+                                          JSONMember("memory_limit", s.gc.memoryLimit > 0 ? u(s.gc.memoryLimit) : .null),
+                                          JSONMember("stop_the_world", .bool(s.gc.stopTheWorld)),
+                                          JSONMember("forced_cycle", .bool(s.gc.forcedCycle))])),
                 JSONMember("live", kind(m.live)),
                 JSONMember("tiny", kind(m.tiny, [JSONMember("blocks", .int(m.tinyBlocks))])),
                 JSONMember("small", kind(m.small)),
@@ -167,6 +175,11 @@ struct InspectSummary: ParsableCommand {
                 JSONMember("root_objects", .int(m.rootObjects)),
                 JSONMember("sites", .int(m.sites)),
                 JSONMember("unresolved_pointers", u(s.info.unresolvedPointers)),
+                JSONMember("unmarked_allocated", .object([
+                    JSONMember("slots", .int(m.unmarkedAllocatedSlots)), JSONMember("bytes", u(m.unmarkedAllocatedBytes)),
+                    JSONMember("meaning", .string(unmarkedMeaning(s))),
+                ])),
+                JSONMember("unreachable", kind(m.unreachable)),
             ])
             print(value.serialized())
             return
@@ -174,7 +187,15 @@ struct InspectSummary: ParsableCommand {
         let record = s.info.record >= 0 ? "record \(s.info.record)" : "no record"
         let trace = s.info.trace.isEmpty ? "" : "trace \(s.info.trace), "
         var out = "snapshot       \(snapshot): \(s.info.allocator), \(trace)\(record), trigger \(s.info.trigger.name), pause \(Double(s.info.pauseNanos) / 1e6) ms\n"
-        out += "gc             cycle \(s.gc.cycle), phase \(s.gc.phase.name), heap goal \(s.gc.heapGoal) B\n"
+        if s.gc.hasCollector {
+            let gogc = s.gc.gogcOff ? "off" : "\(s.gc.gcPercent)"
+            let limit = s.gc.memoryLimit > 0 ? ", memory limit \(s.gc.memoryLimit) B" : ""
+            let marking = s.gc.phase == .mark || s.gc.phase == .markTermination
+            let cycle = marking ? "cycle \(s.gc.currentCycle) in \(s.gc.phase.name)" : "\(s.gc.cycle) cycles done, phase \(s.gc.phase.name)"
+            out += "gc             \(cycle)\(s.gc.forcedCycle ? " (cycle started for this snapshot)" : ""), heap goal \(s.gc.heapGoal) B, marked \(s.gc.heapMarked) B, heap live \(s.gc.heapLive) B, GOGC \(gogc)\(limit)\(s.gc.stopTheWorld ? ", stop-the-world marking" : "")\n"
+        } else {
+            out += "gc             cycle \(s.gc.cycle), phase \(s.gc.phase.name), heap goal \(s.gc.heapGoal) B\n"
+        }
         func line(_ name: String, _ k: SizeBreakdown, _ extra: String = "") -> String {
             name + String(repeating: " ", count: max(1, 15 - name.count))
                 + "\(k.objects) objects, \(k.bytes) B requested, \(k.allocatedBytes) B allocated\(extra)\n"
@@ -188,9 +209,18 @@ struct InspectSummary: ParsableCommand {
         out += "metadata       \(fig(m.metadataBytes))\n"
         out += "spans          \(m.spans) spans, \(m.spanBytes) B\n"
         out += "fragmentation  \(percent(m.fragmentation)) of span bytes not live; internal \(m.internalFragmentation) B (rounding to classes/pages), external \(m.externalFragmentation) B (free and cached slots, span tails)\n"
+        out += "not live       \(m.unmarkedAllocatedSlots) allocated slots (\(m.unmarkedAllocatedBytes) B) hold no live object: \(unmarkedMeaning(s))\n"
+        out += line("unreachable", m.unreachable, m.unreachable.objects > 0 && s.gc.hasCollector && s.info.trigger == .gc
+                    ? " (marked, no root reaches them: floating garbage, freed next cycle)" : "")
         out += "graph          \(m.edges) pointers, \(m.roots) roots on \(m.rootObjects) objects, \(m.sites) sites, \(s.info.unresolvedPointers) unresolved pointers\n"
         print(out, terminator: "")
     }
+}
+
+/// What allocated-but-unmarked slots are in this kind of snapshot.
+func unmarkedMeaning(_ s: HeapSnapshot) -> String {
+    s.gc.hasCollector ? "garbage awaiting sweep (allocated since the last sweep, not live)"
+        : "freed objects still cached (an mcache's free stack)"
 }
 
 // MARK: classes

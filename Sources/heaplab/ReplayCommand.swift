@@ -1,6 +1,8 @@
 // `heaplab replay TRACE --allocator NAME [--threads N] [--json] [--verify]`: replays one trace
 // on one allocator and reports time, memory and fragmentation (HeapLabReplay does the work;
-// docs/replay.md explains the figures).
+// docs/replay.md explains the figures). With `--snapshot-at`, `--snapshot-at-peak` or
+// `--snapshot-every-gc` the replay runs in this process on HeapLab's allocator or the
+// collector and writes heap snapshots (SnapshotCapture.swift; docs/inspect.md).
 //
 // The measurement always runs in a child process (`heaplab replay ... --child-program-fd 3
 // --child-result-fd 4`, hidden options), started with the allocator's LD_PRELOAD; this
@@ -41,13 +43,13 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Free with the object's size where the allocator has a sized free (sdallocx, mi_free_size, tc_free_sized, HeapLab's; glibc has none).")
     var sizedFree = false
 
-    @Option(help: "Take a heap snapshot after these records (comma-separated; header = record 0). Needs --allocator heaplab. See docs/inspect.md.")
+    @Option(help: "Take a heap snapshot after these records (comma-separated; header = record 0). --allocator heaplab or gc (gc: inside a collection started at that record). See docs/inspect.md.")
     var snapshotAt: [String] = []
 
-    @Flag(help: "Take a heap snapshot after the record at which live bytes first peak.")
+    @Flag(help: "Take a heap snapshot after the record at which live bytes first peak (--allocator heaplab or gc).")
     var snapshotAtPeak = false
 
-    @Flag(help: "Take a heap snapshot at every collection (--allocator gc; not supported yet).")
+    @Flag(help: "Take a heap snapshot at every collection's mark termination: the marked objects (--allocator gc).")
     var snapshotEveryGc = false
 
     @Option(help: "Directory for snapshot files (default: the current directory).")
@@ -96,15 +98,28 @@ struct ReplayCommand: ParsableCommand {
             _ = try gcOptions()
             if sizedFree { throw ValidationError("--sized-free does not apply to --allocator gc (the collector frees)") }
         }
-        if snapshotEveryGc {
-            throw ValidationError("--snapshot-every-gc is not supported yet: a capture at the collector's mark termination needs a hook in the collector; use --allocator heaplab with --snapshot-at or --snapshot-at-peak")
+        // Snapshot option errors exit 2, as bad input does.
+        if snapshotEveryGc && allocator != AllocatorKind.gc.rawValue {
+            throw usageError("--snapshot-every-gc needs --allocator gc (it captures at each collection's mark termination)")
         }
-        if !snapshotRecords.isEmpty || snapshotAtPeak {
-            guard allocator == AllocatorKind.heaplab.rawValue else {
-                throw ValidationError("heap snapshots need --allocator heaplab (snapshots of --allocator gc are not supported yet)")
+        if wantsSnapshots {
+            guard allocator == AllocatorKind.heaplab.rawValue || allocator == AllocatorKind.gc.rawValue else {
+                throw usageError("heap snapshots need --allocator heaplab or gc, not \(allocator)")
             }
-            if verify || sizedFree { throw ValidationError("--verify and --sized-free do not combine with snapshots") }
+            if verify || sizedFree { throw usageError("--verify and --sized-free do not combine with snapshots") }
+            if rawStores { throw usageError("--raw-stores does not combine with snapshots") }
+            if snapshotRecords.contains(where: { $0 < 0 }) {
+                throw usageError("--snapshot-at takes record numbers (0 or more), comma-separated")
+            }
         }
+    }
+
+    var wantsSnapshots: Bool { !snapshotRecords.isEmpty || snapshotAtPeak || snapshotEveryGc }
+
+    /// Prints `message` as the parser prints its errors and returns exit status 2.
+    func usageError(_ message: String) -> ExitCode {
+        printError("Error: \(message)")
+        return ExitCode(2)
     }
 
     /// The collector's options: the command line, else GOGC and GOMEMLIMIT as Go reads them.
@@ -143,9 +158,7 @@ struct ReplayCommand: ParsableCommand {
             if status != 0 { throw ExitCode(status) }
             return
         }
-        if !snapshotRecords.isEmpty || snapshotAtPeak {
-            return try runWithSnapshots()
-        }
+        if wantsSnapshots { return try runWithSnapshots(kind) }
         let report = try reportingInputErrors {
             try ChildReplay.replay(trace: trace, allocator: kind, threads: threads, verify: verify, sizedFree: sizedFree,
                                    gc: kind == .gc ? try gcOptions() : nil)
@@ -153,19 +166,17 @@ struct ReplayCommand: ParsableCommand {
         print(json ? report.json().serialized() : report.text(), terminator: json ? "\n" : "")
     }
 
-    /// An in-process replay on HeapLab's allocator that writes snapshots (SnapshotCapture.swift).
-    func runWithSnapshots() throws {
-        if let bad = snapshotRecords.first(where: { $0 < 0 }) {
-            _ = bad
-            throw ValidationError("--snapshot-at takes record numbers (0 or more), comma-separated")
-        }
+    /// An in-process replay on HeapLab's allocator or the collector that writes snapshots
+    /// (SnapshotCapture.swift).
+    func runWithSnapshots(_ kind: AllocatorKind) throws {
         var isDirectory: ObjCBool = false
         if !FileManager.default.fileExists(atPath: snapshotDir, isDirectory: &isDirectory) {
             try FileManager.default.createDirectory(atPath: snapshotDir, withIntermediateDirectories: true)
         }
-        let request = SnapshotRequest(records: snapshotRecords, atPeak: snapshotAtPeak, directory: snapshotDir)
+        let request = SnapshotRequest(records: snapshotRecords, atPeak: snapshotAtPeak, everyGC: snapshotEveryGc, directory: snapshotDir)
+        let gc = kind == .gc ? try gcOptions() : GCReplayOptions()
         let (report, written) = try reportingInputErrors {
-            try SnapshotReplay.replay(trace: trace, threads: threads, request: request)
+            try SnapshotReplay.replay(trace: trace, threads: threads, request: request, allocator: kind, gc: gc)
         }
         if json {
             var members = report.json().objectValue ?? []
@@ -175,6 +186,7 @@ struct ReplayCommand: ParsableCommand {
                     JSONMember("trigger", .string(w.trigger.name)), JSONMember("objects", .int(w.objects)),
                     JSONMember("edges", .int(w.edges)), JSONMember("pause_ns", .int(Int(w.pauseNanos))),
                     JSONMember("bytes", .int(w.bytes)), JSONMember("write_ns", .int(Int(w.writeNanos))),
+                    JSONMember("gc_cycle", kind == .gc ? .int(w.gcCycle) : .null),
                 ])
             })))
             print(JSONValue.object(members).serialized())
@@ -182,7 +194,8 @@ struct ReplayCommand: ParsableCommand {
         }
         print(report.text(), terminator: "")
         for w in written {
-            print("snapshot       \(w.path): record \(w.record) (\(w.trigger.name)), \(w.objects) objects, \(w.edges) pointers, pause \(Double(w.pauseNanos) / 1e6) ms, \(w.bytes) bytes written in \(Double(w.writeNanos) / 1e6) ms")
+            let cycle = kind == .gc ? ", gc cycle \(w.gcCycle)" : ""
+            print("snapshot       \(w.path): record \(w.record) (\(w.trigger.name))\(cycle), \(w.objects) objects, \(w.edges) pointers, pause \(Double(w.pauseNanos) / 1e6) ms, \(w.bytes) bytes written in \(Double(w.writeNanos) / 1e6) ms")
         }
     }
 }
