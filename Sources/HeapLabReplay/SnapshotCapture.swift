@@ -755,7 +755,11 @@ public final class GCSnapshotSession: @unchecked Sendable {
         /// A record capture waiting for its cycle: (plan, cycle, the pointer table's address).
         var pendingPlan: (plan: Int, cycle: Int, table: UInt)? = nil
         var planSnapshots: [Int: HeapSnapshot] = [:]
-        var toWrite: [HeapSnapshot] = []
+        /// Every-gc snapshots for the writer thread (cycle 0 until the cycle has ended).
+        var toWrite: [(snapshot: HeapSnapshot, cycle: Int)] = []
+        var writerStarted = false
+        var stopWriter = false
+        var writer: UInt? = nil
         var written: [WrittenSnapshot] = []
         var failure: InputError? = nil
         /// Seconds each cycle's mark termination spent capturing.
@@ -854,18 +858,52 @@ public final class GCSnapshotSession: @unchecked Sendable {
         planned?.1.info.pauseNanos = pause
         shared.withLock {
             $0.captureSeconds[cycle] = Double(pause) * 1e-9
-            $0.toWrite += made
+            $0.toWrite += made.map { (snapshot: $0, cycle: 0) }
             if let planned { $0.planSnapshots[planned.0] = planned.1 }
         }
     }
 
-    /// GCConfiguration.onCycle (world running): writes this cycle's every-gc snapshot.
+    /// GCConfiguration.onCycle (world running): hands this cycle's every-gc snapshot to the
+    /// writer thread, so that the coordinator can start the next cycle on time.
     func cycleEnded(_ cycle: Int) {
-        let pending = shared.withLock { s -> [HeapSnapshot] in
-            defer { s.toWrite = [] }
-            return s.toWrite
+        let start = shared.withLock { s -> Bool in
+            for k in s.toWrite.indices where s.toWrite[k].cycle == 0 { s.toWrite[k].cycle = cycle }
+            defer { s.writerStarted = true }
+            return !s.writerStarted && !s.toWrite.isEmpty
         }
-        for snapshot in pending { write(snapshot, name: SnapshotReplay.fileName(trace: trace, cycle: cycle), cycle: cycle) }
+        if start {
+            let thread = spawnSnapshotWriter { [self] in writerLoop() }
+            shared.withLock { $0.writer = thread }
+        }
+    }
+
+    /// The writer thread: writes queued every-gc snapshots until `stopWriter`.
+    func writerLoop() {
+        while true {
+            let (batch, stop) = shared.withLock { s -> ([(snapshot: HeapSnapshot, cycle: Int)], Bool) in
+                let ready = s.toWrite.filter { $0.cycle > 0 }
+                s.toWrite.removeAll { $0.cycle > 0 }
+                return (ready, s.stopWriter)
+            }
+            for item in batch {
+                write(item.snapshot, name: SnapshotReplay.fileName(trace: trace, cycle: item.cycle), cycle: item.cycle)
+            }
+            if batch.isEmpty {
+                if stop { return }
+                usleep(500)
+            }
+        }
+    }
+
+    /// After the collector has stopped: lets the writer finish the queue and joins it.
+    func finishWriting() {
+        let writer = shared.withLock { s -> UInt? in
+            s.stopWriter = true
+            return s.writer
+        }
+        if let writer, writer != 0 { pthread_join(pthread_t(writer), nil) }
+        shared.withLock { $0.writer = nil }
+        writerLoop()   // whatever is left (all of it if the thread could not start)
     }
 
     func write(_ snapshot: HeapSnapshot, name: String, cycle: Int) {
@@ -1086,7 +1124,8 @@ extension SnapshotReplay {
             made = b
             return b
         }, pauses: pauses)
-        measurement.gc = backend.report()   // stops the collector: every file is written
+        measurement.gc = backend.report()   // stops the collector: every capture is queued
+        session.finishWriting()
         if let path = options.timeline {
             do { try backend.writeTimeline(to: path) } catch { throw ReplayError("\(error)") }
         }
@@ -1096,4 +1135,21 @@ extension SnapshotReplay {
                                   measurement: measurement)
         return (report, written)
     }
+}
+
+/// Starts a thread running `body` (the snapshot writer); returns its pthread_t.
+func spawnSnapshotWriter(_ body: @escaping () -> Void) -> UInt {
+    final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
+    var t = pthread_t()
+    let arg = Unmanaged.passRetained(Box(body)).toOpaque()
+    let rc = pthread_create(&t, nil, { arg in
+        Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().body()
+        return nil
+    }, arg)
+    if rc != 0 {
+        // No thread: GCSnapshotSession.finishWriting writes the queue at the end instead.
+        Unmanaged<Box>.fromOpaque(arg).release()
+        return 0
+    }
+    return UInt(t)
 }
