@@ -183,16 +183,106 @@ let knownTrace = """
         }
     }
 
+    /// `--allocator gc --snapshot-at`: the same objects, graph and answers as heaplab's, taken
+    /// in a collection started at the record.
+    @Test func collectorSnapshotsAtRecordsAnswerAsTheManualHeap() throws {
+        let s = ReplayScratch("snapshot")
+        defer { s.cleanup() }
+        let manual = try snapshots(s).late
+        let trace = s.path("known.htrace")
+        let r = try CLIHarness.run(["replay", trace, "--allocator", "gc", "--gogc", "off", "--snapshot-at", "8,28",
+                                    "--snapshot-at-peak", "--snapshot-dir", s.path("gc"), "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try #require(try json(r) as? [String: Any])
+        let list = try #require(out["snapshots"] as? [[String: Any]])
+        #expect(list.map { $0["record"] as! Int } == [8, 11, 28])
+        #expect(list.map { $0["objects"] as! Int } == [4, 7, 7])
+        #expect(list.map { $0["trigger"] as! String } == ["record", "peak", "record"])
+        // GOGC=off: the only collections are the three started for the snapshots.
+        #expect(list.map { $0["gc_cycle"] as! Int } == [1, 2, 3])
+        let late = s.path("gc/known.r28.hsnap")
+        let sum = try #require(try json(try CLIHarness.run(["inspect", late, "summary", "--json"])) as? [String: Any])
+        let gc = try #require(sum["gc"] as? [String: Any])
+        #expect(gc["collector"] as? Bool == true && gc["forced_cycle"] as? Bool == true && gc["phase"] as? String == "mark-termination")
+        #expect(gc["current_cycle"] as? Int == 3 && gc["gogc"] is NSNull)
+        #expect(sum["allocator"] as? String == "gc")
+        #expect((sum["live"] as! [String: Int])["bytes"] == 70217)
+        #expect((sum["unreachable"] as! [String: Int])["objects"] == 0)
+        // Objects, retained sizes, sites and paths answer exactly as on the manual heap.
+        for command in [["top", "--json", "-n", "10"], ["top", "--by", "site", "--json"], ["sites", "--json"], ["path", "6", "--json"]] {
+            let a = try CLIHarness.run(["inspect", manual] + command), b = try CLIHarness.run(["inspect", late] + command)
+            #expect(a.status == 0 && b.status == 0, "\(b.stderr)")
+            func strip(_ r: CLIResult) -> String {
+                r.stdout.replacingOccurrences(of: #""address": ?"0x[0-9a-f]+""#, with: "", options: .regularExpression)
+            }
+            #expect(strip(a) == strip(b), "\(command)")
+        }
+        let text = try CLIHarness.run(["inspect", late, "summary"])
+        #expect(text.stdout.contains("gc             cycle 3 in mark-termination (cycle started for this snapshot)"))
+        #expect(text.stdout.contains("garbage awaiting sweep"))
+    }
+
+    /// `--snapshot-every-gc` on a generated trace: one file per collection, each readable by
+    /// every inspect command and the export.
+    @Test func collectorSnapshotAtEveryCollection() throws {
+        let s = ReplayScratch("snapshot")
+        defer { s.cleanup() }
+        let trace = s.path("bt.htrace")
+        let g = try CLIHarness.run(["gen", "binary-trees", "--depth", "9", "--threads", "2", "--seed", "3", "-o", trace])
+        #expect(g.status == 0, "\(g.stderr)")
+        let r = try CLIHarness.run(["replay", trace, "--allocator", "gc", "--gogc", "1", "--heap-minimum", "16384",
+                                    "--snapshot-every-gc", "--snapshot-dir", s.path("d")])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").filter { $0.hasPrefix("snapshot ") }
+        #expect(lines.count >= 2, "\(r.stdout)")
+        var files: [String] = []
+        for line in lines {
+            #expect(line.contains(" (gc), gc cycle "))
+            let path = String(line.split(separator: " ", omittingEmptySubsequences: true)[1].dropLast())
+            #expect(path.hasSuffix(".hsnap") && path.contains("/bt.gc"))
+            files.append(path)
+        }
+        for f in files.prefix(3) {
+            let sum = try #require(try json(try CLIHarness.run(["inspect", f, "summary", "--json"])) as? [String: Any])
+            #expect(sum["trigger"] as? String == "gc")
+            let gc = try #require(sum["gc"] as? [String: Any])
+            #expect(gc["phase"] as? String == "mark-termination" && gc["gogc"] as? Int == 1 && gc["forced_cycle"] as? Bool == false)
+            #expect((gc["heap_marked"] as? Int ?? 0) > 0)
+            let top = try #require(try json(try CLIHarness.run(["inspect", f, "top", "--json", "-n", "3"])) as? [String: Any])
+            let objects = try #require(top["objects"] as? [[String: Any]])
+            #expect(!objects.isEmpty)
+            // Every object has its trace ID: a path to the largest one answers.
+            let id = try #require(objects.first?["id"] as? Int)
+            #expect(id > 0)
+            let path = try CLIHarness.run(["inspect", f, "path", String(id)])
+            #expect(path.status == 0 && path.stdout.hasPrefix("root: held by thread "), "\(path.stderr)")
+            for command in [["classes"], ["spans"], ["sites"], ["diff", files[0]]] {
+                let c = try CLIHarness.run(["inspect", f] + command)
+                #expect(c.status == 0, "\(command): \(c.stderr)")
+            }
+            let export = try CLIHarness.run(["export", f, "--chrome", s.path("x.heapsnapshot")])
+            #expect(export.status == 0)
+        }
+    }
+
     @Test func snapshotOptionErrors() throws {
         let s = ReplayScratch("snapshot")
         defer { s.cleanup() }
         let trace = s.write("known.htrace", knownTrace)
         let gc = try CLIHarness.run(["replay", trace, "--snapshot-every-gc"])
-        #expect(gc.status != 0 && gc.stderr.contains("--snapshot-every-gc is not supported yet"))
-        let gcAt = try CLIHarness.run(["replay", trace, "--allocator", "gc", "--snapshot-at", "3"])
-        #expect(gcAt.status != 0 && gcAt.stderr.contains("snapshots of --allocator gc are not supported yet"))
+        #expect(gc.status == 2 && gc.stderr.contains("--snapshot-every-gc needs --allocator gc"))
+        let gcJemalloc = try CLIHarness.run(["replay", trace, "--allocator", "jemalloc", "--snapshot-every-gc"])
+        #expect(gcJemalloc.status == 2 && gcJemalloc.stderr.contains("--snapshot-every-gc needs --allocator gc"))
         let glibc = try CLIHarness.run(["replay", trace, "--allocator", "glibc", "--snapshot-at", "3"])
-        #expect(glibc.status != 0 && glibc.stderr.contains("heap snapshots need --allocator heaplab"))
+        #expect(glibc.status == 2 && glibc.stderr.contains("heap snapshots need --allocator heaplab or gc, not glibc"))
+        let raw = try CLIHarness.run(["replay", trace, "--allocator", "gc", "--gogc", "off", "--raw-stores", "--snapshot-every-gc"])
+        #expect(raw.status == 2 && raw.stderr.contains("--raw-stores does not combine with snapshots"))
+        let verify = try CLIHarness.run(["replay", trace, "--allocator", "gc", "--verify", "--snapshot-at", "3"])
+        #expect(verify.status == 2 && verify.stderr.contains("--verify and --sized-free do not combine with snapshots"))
+        let negative = try CLIHarness.run(["replay", trace, "--allocator", "gc", "--snapshot-at", "3,x"])
+        #expect(negative.status == 2 && negative.stderr.contains("--snapshot-at takes record numbers"))
+        let gcBeyond = try CLIHarness.run(["replay", trace, "--allocator", "gc", "--snapshot-at", "29", "--snapshot-dir", s.path("y")])
+        #expect(gcBeyond.status == 2 && gcBeyond.stderr.contains("--snapshot-at 29: the trace has records 0...28"))
         let beyond = try CLIHarness.run(["replay", trace, "--snapshot-at", "29", "--snapshot-dir", s.path("x")])
         #expect(beyond.status == 2 && beyond.stderr.contains("--snapshot-at 29: the trace has records 0...28"))
         let unknown = try CLIHarness.run(["inspect", trace, "frobnicate"])
@@ -222,7 +312,7 @@ let knownTrace = """
         try check("flip.hsnap", flipped, "checksum mismatch")
         var version = good
         version[8] = 9
-        try check("version.hsnap", version, "snapshot format version 9; this heaplab reads version 1")
+        try check("version.hsnap", version, "snapshot format version 9; this heaplab reads versions 1 to 2")
         try check("magic.hsnap", Data("heaplab-trace 1\n".utf8), "not a HeapLab snapshot")
         try check("top.hsnap", flipped, "checksum mismatch", command: ["top"])
         try check("export.hsnap", flipped, "checksum mismatch", command: ["diff", late])

@@ -34,6 +34,11 @@ import HeapLabTrace
         s.gc.cycle = 3
         s.gc.phase = .sweep
         s.gc.heapGoal = 4 << 20
+        s.gc.heapMarked = 3 << 20
+        s.gc.gcPercent = 50
+        s.gc.heapLive = 5 << 20
+        s.gc.flags = SnapshotGCState.collectorFlag | SnapshotGCState.stopTheWorldFlag
+        s.gc.memoryLimit = 1 << 30
         s.statistics.append((name: "negative", value: -5))
         s.classStatistics = [SnapshotClassStatistics(sizeClass: 4, allocations: 10, frees: 8, liveObjects: 2, spans: 1)]
         return s
@@ -154,11 +159,49 @@ import HeapLabTrace
         var magic = data
         magic[1] = UInt8(ascii: "X")
         #expect(Self.error(magic)?.description == "bad.hsnap: byte 1: not a HeapLab snapshot (bad magic number)")
+        #expect(data[8] == 2 && SnapshotFormat.version == 2)
         var version = data
-        version[8] = 2
-        #expect(Self.error(version)?.description == "bad.hsnap: byte 8: snapshot format version 2; this heaplab reads version 1")
+        version[8] = 3
+        #expect(Self.error(version)?.description == "bad.hsnap: byte 8: snapshot format version 3; this heaplab reads versions 1 to 2")
+        version[8] = 0
+        #expect(Self.error(version)?.description == "bad.hsnap: byte 8: snapshot format version 0; this heaplab reads versions 1 to 2")
         #expect(Self.error(Array("heaplab-trace 1\n".utf8)) != nil)
         #expect(Self.error([])?.description == "bad.hsnap: byte 0: truncated: the file ends inside the 8-byte magic number")
+    }
+
+    /// Version 1 files (no collector fields in gc-state) still read; version 2 keeps them.
+    @Test func versionOneStillReadsAndVersionTwoKeepsTheCollectorFields() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let s = Self.sample()
+        let v1 = dir.path("v1.hsnap"), v2 = dir.path("v2.hsnap")
+        let n1 = try s.write(to: v1, version: 1)
+        let n2 = try s.write(to: v2)
+        let one = try SnapshotReader.read(path: v1)
+        let two = try SnapshotReader.read(path: v2)
+        Self.expectSame(s, two)
+        #expect(two.gc.stopTheWorld && two.gc.hasCollector && !two.gc.gogcOff && !two.gc.forcedCycle)
+        var expected = s
+        expected.gc.heapLive = 0
+        expected.gc.flags = 0
+        expected.gc.memoryLimit = 0
+        Self.expectSame(expected, one)
+        let bytes1 = Array(try Data(contentsOf: URL(fileURLWithPath: v1)))
+        #expect(bytes1[8] == 1)
+        // The three varints: 5 MiB (4 bytes), 5 (1 byte), 1 GiB (5 bytes).
+        #expect(n2 - n1 == 10)
+        // A version-1 file with version-2 fields, or a version-2 file without them: the
+        // gc-state section does not end where the version says.
+        var relabelled = bytes1
+        relabelled[8] = 2
+        #expect(Self.error(relabelled)?.message.contains("section gc-state: truncated") == true)
+        var unknownFlags = s
+        unknownFlags.gc.flags = 16
+        let bad = dir.path("flags.hsnap")
+        try unknownFlags.write(to: bad)
+        #expect(throws: InputError.self) { _ = try SnapshotReader.read(path: bad) }
+        let e = Self.error(Array(try Data(contentsOf: URL(fileURLWithPath: bad))))
+        #expect(e?.message == "section gc-state: unknown GC flags 0x10")
     }
 
     /// A file made frame by frame, for the hostile cases.
