@@ -30,6 +30,13 @@
 // `Collector.isAllocated`: an object the collector has swept while the trace still names it
 // stops the replay, and the parent reports the record's `FILE:LINE` (OpOrigin).
 //
+// Snapshots (`--snapshot-at`, `--snapshot-every-gc`; SnapshotCapture.swift's
+// GCSnapshotSession): the collector captures in `onMarkComplete` with the world stopped; the
+// op loop is generic over a GCOpLog that, for every-gc snapshots only, records each worker's
+// position and allocations (NoGCLog, for every other replay, compiles to nothing). The
+// capture's time is taken out of the figures below (mark-termination event, cycle record,
+// gctrace line): it is the snapshot's pause, reported with the snapshot.
+//
 // Figures: the collector's cycle records and events (pauses, concurrent mark, and with a
 // timeline the worker slices and assists) go into a GCReport (GCReport.swift) and, with
 // `--timeline`, a Chrome trace-event file (GCTimeline.swift), both made after timing.

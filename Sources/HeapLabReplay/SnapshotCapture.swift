@@ -1,7 +1,11 @@
-// Heap snapshots during a replay: `heaplab replay TRACE --allocator heaplab --snapshot-at R`,
-// `--snapshot-at-peak`, `--snapshot-dir DIR` (docs/snapshot-format.md, docs/inspect.md).
+// Heap snapshots during a replay: `heaplab replay TRACE --allocator heaplab|gc --snapshot-at R`,
+// `--snapshot-at-peak`, `--snapshot-every-gc` (gc), `--snapshot-dir DIR`
+// (docs/snapshot-format.md, docs/inspect.md).
 //
-// Three parts, all in this file, hooked into the replay at three places:
+// The collector's heap has its own part at the end of this file ("The collector's heap":
+// GCObjectFacts, the op loop's GCOpLog, GCSnapshotSession, whose comment says why every
+// capture there happens inside the collector's stop-the-world at mark termination). On
+// HeapLab's manual heap, three parts, hooked into the replay at three places:
 //
 //   SnapshotPlanner   follows the lowering (TraceLowering.swift calls it per record): which
 //                     slot holds which trace object (ID, size, pointer slots, site), the
