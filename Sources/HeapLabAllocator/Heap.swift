@@ -246,7 +246,7 @@ public final class Heap: @unchecked Sendable {
             state.pointee.releasedCaches = reused.pointee.nextReleased
             c = reused
         } else {
-            let raw = state.pointee.cacheHeaders.alloc()!
+            let raw = state.address(of: \.cacheHeaders).pointee.alloc()!
             c = raw.bindMemory(to: MCache.self, capacity: 1)
             let alloc = (raw + MemoryLayout<MCache>.stride).bindMemory(
                 to: UnsafeMutablePointer<MSpan>.self, capacity: AllocatorConstants.numSpanClasses)

@@ -166,8 +166,8 @@ public struct ThreadCache: @unchecked Sendable {
         // span's last (the window must then be refilled: slow path).
         if bit < 64 && index < span.pointee.nelems && (next & 63 != 0 || next == span.pointee.nelems) {
             span.pointee.allocCache = (cache &>> UInt64(bit)) &>> 1
-            span.pointee.freeindex = next
-            span.pointee.allocCount &+= 1
+            span.freeindexAtomic.pointee.store(next, ordering: .relaxed)
+            span.pointee.allocCount = span.pointee.allocCount &+ 1
             markAllocated(span, index)
             let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(span.pointee.elemSize))!
             if zeroed && span.pointee.needzero != 0 { memset(p, 0, Int(span.pointee.elemSize)) }
@@ -285,11 +285,12 @@ public struct ThreadCache: @unchecked Sendable {
         let offset = addr &- span.pointee.startAddr
         let index = span.objectIndex(ofOffset: offset)
         if span.ownerAtomic.pointee.load(ordering: .relaxed) == UInt(bitPattern: c) {
-            let word = span.pointee.gcmarkBits[Int(index &>> 6)]
+            let markWord = span.markWord(Int(index &>> 6))
+            let word = markWord.pointee.load(ordering: .relaxed)
             let bit = UInt64(1) &<< UInt64(index & 63)
             if word & bit == 0 { return freeFault(addr, .doubleFree) }
-            span.pointee.gcmarkBits[Int(index &>> 6)] = word ^ bit
-            span.pointee.allocCount &-= 1
+            markWord.pointee.store(word ^ bit, ordering: .relaxed)
+            span.pointee.allocCount = span.pointee.allocCount &- 1
             // Off the fast path only when the span should move: a localFull span that may
             // have become worth sweeping, or an emptied span that is not current.
             if span.pointee.list == SpanList.localFull.rawValue
@@ -307,7 +308,8 @@ public struct ThreadCache: @unchecked Sendable {
         let mode = c.pointee.allocMark
         let bit = UInt64(1) &<< UInt64(index & 63)
         if mode == MCache.allocMarkPlain {
-            span.pointee.gcmarkBits[Int(index &>> 6)] |= bit
+            let word = span.markWord(Int(index &>> 6))
+            word.pointee.store(word.pointee.load(ordering: .relaxed) | bit, ordering: .relaxed)
         } else if mode == MCache.allocMarkAtomic {
             UnsafeMutableRawPointer(span.pointee.gcmarkBits + Int(index &>> 6))
                 .assumingMemoryBound(to: Atomic<UInt64>.self).pointee
@@ -325,7 +327,7 @@ public struct ThreadCache: @unchecked Sendable {
             guard let fresh = refill(spanClass: spanClass) else { return nil }
             span = fresh
         } else {
-            span.pointee.allocCount &+= 1
+            span.pointee.allocCount = span.pointee.allocCount &+ 1
             markAllocated(span, index)
             let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(span.pointee.elemSize))!
             if zeroed && span.pointee.needzero != 0 { memset(p, 0, Int(span.pointee.elemSize)) }
@@ -338,7 +340,7 @@ public struct ThreadCache: @unchecked Sendable {
     func allocate(spanClass: Int, from span: UnsafeMutablePointer<MSpan>, zeroed: Bool) -> UnsafeMutableRawPointer? {
         let index = span.nextFreeIndex()
         precondition(index < span.pointee.nelems, "refill returned a span with no free slot")
-        span.pointee.allocCount &+= 1
+        span.pointee.allocCount = span.pointee.allocCount &+ 1
         markAllocated(span, index)
         let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(span.pointee.elemSize))!
         if zeroed && span.pointee.needzero != 0 { memset(p, 0, Int(span.pointee.elemSize)) }
@@ -512,8 +514,9 @@ public struct ThreadCache: @unchecked Sendable {
     func freeSlot(_ span: UnsafeMutablePointer<MSpan>, index: UInt, addr: UInt) {
         if span.ownerAtomic.pointee.load(ordering: .relaxed) == UInt(bitPattern: c) {
             if !span.isMarked(Int(index)) { return freeFault(addr, .doubleFree) }
-            span.pointee.gcmarkBits[Int(index &>> 6)] &= ~(UInt64(1) &<< UInt64(index & 63))
-            span.pointee.allocCount &-= 1
+            let word = span.markWord(Int(index &>> 6))
+            word.pointee.store(word.pointee.load(ordering: .relaxed) & ~(UInt64(1) &<< UInt64(index & 63)), ordering: .relaxed)
+            span.pointee.allocCount = span.pointee.allocCount &- 1
             if span.pointee.list == SpanList.localFull.rawValue || span.pointee.allocCount == 0 {
                 freedInOwnedSpan(span)
             }
@@ -553,7 +556,7 @@ public struct ThreadCache: @unchecked Sendable {
         var p: UnsafeMutableRawPointer?
         let index = span.nextFreeIndex()
         if index < span.pointee.nelems {
-            span.pointee.allocCount &+= 1
+            span.pointee.allocCount = span.pointee.allocCount &+ 1
             markAllocated(span, index)
             p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* 16)
         } else {
@@ -638,7 +641,7 @@ public struct ThreadCache: @unchecked Sendable {
 }
 
 extension UnsafeMutablePointer where Pointee == MCache {
-    var pendingAtomic: UnsafeMutablePointer<AtomicWord> { atomicView(&pointee.pending) }
+    var pendingAtomic: UnsafeMutablePointer<AtomicWord> { atomicView(address(of: \.pending)) }
 
     /// Hands every span on a released record's pending stack to its mcentral.
     func forwardPending() {

@@ -42,15 +42,15 @@ struct MCentral {
 }
 
 extension UnsafeMutablePointer where Pointee == MCentral {
-    var pendingAtomic: UnsafeMutablePointer<AtomicWord> { atomicView(&pointee.pending) }
+    var pendingAtomic: UnsafeMutablePointer<AtomicWord> { atomicView(address(of: \.pending)) }
 
     private func push(_ span: UnsafeMutablePointer<MSpan>, _ list: SpanList) {
         let head = list == .partial ? pointee.partial : pointee.full
         span.pointee.next = head
         span.pointee.prev = nil
         head?.pointee.prev = span
-        if list == .partial { pointee.partial = span; pointee.partialCount += 1 }
-        else { pointee.full = span; pointee.fullCount += 1 }
+        if list == .partial { pointee.partial = span; pointee.partialCount = pointee.partialCount + 1 }
+        else { pointee.full = span; pointee.fullCount = pointee.fullCount + 1 }
         span.pointee.list = list.rawValue
     }
 
@@ -62,7 +62,7 @@ extension UnsafeMutablePointer where Pointee == MCentral {
         span.pointee.next?.pointee.prev = span.pointee.prev
         span.pointee.next = nil
         span.pointee.prev = nil
-        if list == .partial { pointee.partialCount -= 1 } else { pointee.fullCount -= 1 }
+        if list == .partial { pointee.partialCount = pointee.partialCount - 1 } else { pointee.fullCount = pointee.fullCount - 1 }
         span.pointee.list = SpanList.none.rawValue
     }
 

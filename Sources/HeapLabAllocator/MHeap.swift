@@ -72,6 +72,13 @@ struct MHeapState {
 }
 
 extension UnsafeMutablePointer where Pointee == MHeapState {
+    /// The page allocator (lock held), addressed on its own: see `address(of:)`.
+    var pageAllocator: UnsafeMutablePointer<PageAllocator> { address(of: \.pages) }
+
+    /// Atomic view of `sweepgen`: advanced at mark termination (lock held, world stopped),
+    /// read without the lock by sweepers and allocators.
+    @inlinable var sweepgenAtomic: UnsafeMutablePointer<AtomicFlag32> { atomicView(address(of: \.sweepgen)) }
+
     static let arenaBytes = 64 << 20
 
     /// Page index (relative to the reservation) of an address known to be inside it.
@@ -99,18 +106,18 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
         }
         let base = UnsafeMutableRawPointer(bitPattern: pointee.arenaBase + UInt(pointee.mappedBytes))!
         if case .failure(let e) = OSMemory.map(base, arena) { return .os(e) }
-        pointee.mappedBytes += arena
-        pointee.pages.grow(chunks: arena / (PageAllocator.pagesPerChunk * AllocatorConstants.pageSize))
+        pointee.mappedBytes = pointee.mappedBytes + arena
+        pageAllocator.pointee.grow(chunks: arena / (PageAllocator.pagesPerChunk * AllocatorConstants.pageSize))
         return nil
     }
 
     /// Allocates a span of `npages` pages for `spanClass` (0 or 1 for large). Lock held.
     /// The span is in use and mapped in the page map; its bitmaps are empty.
     func allocSpanLocked(npages: Int, spanClass: UInt8) -> Result<UnsafeMutablePointer<MSpan>, HeapError> {
-        var found = pointee.pages.alloc(npages)
+        var found = pageAllocator.pointee.alloc(npages)
         while found == nil {
             if let error = growArena() { return .failure(error) }
-            found = pointee.pages.alloc(npages)
+            found = pageAllocator.pointee.alloc(npages)
         }
         let (firstPage, scavengedPages) = found!
         let sizeClass = Int(spanClass >> 1)
@@ -120,9 +127,9 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
         let words = (nelems + 63) >> 6
         // One metadata record holds the header and, right behind it, both bitmaps (and a
         // tiny span's reference counts), so a free touches as few cache lines as possible.
-        let record = spanClass == MSpan.tinySpanClass ? pointee.tinyBitmaps.alloc() : pointee.bitmaps[words].alloc()
+        let record = spanClass == MSpan.tinySpanClass ? address(of: \.tinyBitmaps).pointee.alloc() : pointee.bitmaps[words].alloc()
         guard let raw = record else {
-            pointee.pages.free(firstPage, npages)
+            pageAllocator.pointee.free(firstPage, npages)
             return .failure(.metadataExhausted)
         }
         let span = raw.bindMemory(to: MSpan.self, capacity: 1)
@@ -138,14 +145,14 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
             nelems: UInt32(nelems), freeindex: 0, allocCount: 0,
             spanClass: spanClass, list: SpanList.none.rawValue, state: SpanState.inUse.rawValue,
             needzero: fresh ? 0 : 1, allocBits: allocBits,
-            next: nil, prev: nil, npages: UInt32(npages), sweepgen: pointee.sweepgen,
+            next: nil, prev: nil, npages: UInt32(npages), sweepgen: sweepgenAtomic.pointee.load(ordering: .relaxed),
             pendingFlag: 0, remoteFree: 0, pendingNext: nil))
         // Slots past nelems read as taken.
         let tail = nelems & 63
         if tail != 0 { allocBits[words - 1] = ~UInt64(0) << UInt64(tail) }
         span.refillAllocCache(0)
         for p in firstPage..<(firstPage + npages) { pointee.pageMap[p] = span }
-        pointee.inUsePages += npages
+        pointee.inUsePages = pointee.inUsePages + npages
         pointee.spanCountByClass[sizeClass] += 1
         return .success(span)
     }
@@ -155,13 +162,13 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
         let firstPage = pageIndex(span.pointee.startAddr)
         let npages = Int(span.pointee.npages)
         for p in firstPage..<(firstPage + npages) { pointee.pageMap[p] = nil }
-        pointee.pages.free(firstPage, npages)
-        pointee.inUsePages -= npages
+        pageAllocator.pointee.free(firstPage, npages)
+        pointee.inUsePages = pointee.inUsePages - npages
         pointee.spanCountByClass[span.pointee.sizeClass] -= 1
         let words = span.pointee.bitmapWords
         span.pointee.state = SpanState.dead.rawValue
         if span.pointee.spanClass == MSpan.tinySpanClass {
-            pointee.tinyBitmaps.free(UnsafeMutableRawPointer(span))
+            address(of: \.tinyBitmaps).pointee.free(UnsafeMutableRawPointer(span))
         } else {
             pointee.bitmaps[words].free(UnsafeMutableRawPointer(span))
         }
@@ -188,8 +195,8 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
         span.pointee.freeindex = 1
         // Manual mode: the object is live. GC mode: marked only while marking (allocate black).
         span.pointee.gcmarkBits[0] = markBlack ? 1 : 0
-        pointee.largeAllocs += 1
-        pointee.largeLiveBytes += npages << AllocatorConstants.pageShift
+        pointee.largeAllocs = pointee.largeAllocs + 1
+        pointee.largeLiveBytes = pointee.largeLiveBytes + npages << AllocatorConstants.pageShift
         let needzero = span.pointee.needzero != 0
         pointee.lock.unlock()
         let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr)!
@@ -208,8 +215,8 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
             pointee.fault.report(.doubleFree, address: addr, span: nil)
             return
         }
-        pointee.largeFrees += 1
-        pointee.largeLiveBytes -= Int(span.pointee.npages) << AllocatorConstants.pageShift
+        pointee.largeFrees = pointee.largeFrees + 1
+        pointee.largeLiveBytes = pointee.largeLiveBytes - Int(span.pointee.npages) << AllocatorConstants.pageShift
         freeSpanLocked(span)
     }
 }

@@ -121,16 +121,27 @@ struct MSpan {
 extension UnsafeMutablePointer where Pointee == MSpan {
     /// Atomic view of `remoteFree`.
     @inlinable var remoteFreeAtomic: UnsafeMutablePointer<AtomicWord> {
-        atomicView(&pointee.remoteFree)
+        atomicView(address(of: \.remoteFree))
     }
 
     /// Atomic view of `owner`.
     @inlinable var ownerAtomic: UnsafeMutablePointer<AtomicWord> {
-        atomicView(&pointee.owner)
+        atomicView(address(of: \.owner))
     }
 
     @inlinable var pendingFlagAtomic: UnsafeMutablePointer<AtomicFlag32> {
-        atomicView(&pointee.pendingFlag)
+        atomicView(address(of: \.pendingFlag))
+    }
+
+    /// Atomic view of `sweepgen` (claimed by CAS; read by sweepers and allocators).
+    @inlinable var sweepgenAtomic: UnsafeMutablePointer<AtomicFlag32> {
+        atomicView(address(of: \.sweepgen))
+    }
+
+    /// Atomic view of `freeindex`: the owner advances it while markers on other threads
+    /// read it to tell a free slot from an object (Go's isFree).
+    @inlinable var freeindexAtomic: UnsafeMutablePointer<AtomicFlag32> {
+        atomicView(address(of: \.freeindex))
     }
 
     /// Object index of `offset` bytes into the span (exact within a span).
@@ -159,7 +170,7 @@ extension UnsafeMutablePointer where Pointee == MSpan {
             // Move to the next 64-slot word.
             sfreeindex = (sfreeindex &+ 64) & ~63
             if sfreeindex >= nelems {
-                pointee.freeindex = nelems
+                freeindexAtomic.pointee.store(nelems, ordering: .relaxed)
                 return nelems
             }
             refillAllocCache(sfreeindex)
@@ -168,7 +179,7 @@ extension UnsafeMutablePointer where Pointee == MSpan {
         }
         let result = sfreeindex &+ bit
         if result >= nelems {
-            pointee.freeindex = nelems
+            freeindexAtomic.pointee.store(nelems, ordering: .relaxed)
             return nelems
         }
         pointee.allocCache = (cache &>> UInt64(bit)) &>> 1
@@ -176,7 +187,7 @@ extension UnsafeMutablePointer where Pointee == MSpan {
         if sfreeindex & 63 == 0 && sfreeindex != nelems {
             refillAllocCache(sfreeindex)
         }
-        pointee.freeindex = sfreeindex
+        freeindexAtomic.pointee.store(sfreeindex, ordering: .relaxed)
         return result
     }
 
@@ -192,7 +203,7 @@ extension UnsafeMutablePointer where Pointee == MSpan {
         // Slots past nelems read as taken.
         let tail = Int(pointee.nelems) & 63
         if tail != 0 { pointee.allocBits[words - 1] |= ~UInt64(0) << UInt64(tail) }
-        pointee.freeindex = 0
+        freeindexAtomic.pointee.store(0, ordering: .relaxed)
         refillAllocCache(0)
     }
 
@@ -207,11 +218,13 @@ extension UnsafeMutablePointer where Pointee == MSpan {
             let next = object.load(as: UInt.self)
             let index = Int(objectIndex(ofOffset: head &- pointee.startAddr))
             let bit = UInt64(1) << UInt64(index & 63)
-            if pointee.gcmarkBits[index >> 6] & bit == 0 {
+            let word = markWord(index >> 6)
+            let bits = word.pointee.load(ordering: .relaxed)
+            if bits & bit == 0 {
                 fault.report(.doubleFree, address: head, span: self)
             } else {
-                pointee.gcmarkBits[index >> 6] &= ~bit
-                pointee.allocCount &-= 1
+                word.pointee.store(bits & ~bit, ordering: .relaxed)
+                pointee.allocCount = pointee.allocCount &- 1
                 count &+= 1
             }
             head = next
@@ -234,14 +247,32 @@ extension UnsafeMutablePointer where Pointee == MSpan {
         }
     }
 
-    /// Whether slot `index` is live (in gcmarkBits).
+    /// Whether slot `index` is live (in gcmarkBits). Other threads may read it (a remote
+    /// free's double-free check, a marker) while the owner changes other bits of the word.
     @inlinable func isMarked(_ index: Int) -> Bool {
-        pointee.gcmarkBits[index >> 6] & (UInt64(1) << UInt64(index & 63)) != 0
+        markWord(index >> 6).pointee.load(ordering: .relaxed) & (UInt64(1) << UInt64(index & 63)) != 0
+    }
+
+    /// Word `w` of gcmarkBits as an atomic. Its single writer (the owner, in manual mode)
+    /// stores with relaxed load/store pairs, plain moves on x86; markers use atomic ORs.
+    @inlinable @inline(__always)
+    func markWord(_ w: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        UnsafeMutableRawPointer(pointee.gcmarkBits + w).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 }
 
-/// The address of a word in metadata memory, viewed as an atomic. (Taking `&span.pointee.x`
-/// through a pointer's addressor yields the field's real address, computed at compile time.)
+extension UnsafeMutablePointer {
+    /// The address of a stored field of the pointee (a constant offset once compiled).
+    /// Metadata fields are reached this way, never as `&p.pointee.x` or through a mutating
+    /// call or `+=` on `p.pointee.x`: those are accesses to the whole record, which other
+    /// threads read field by field without its lock (ThreadSanitizer rightly reports them).
+    @inlinable @inline(__always)
+    func address<T>(of field: WritableKeyPath<Pointee, T>) -> UnsafeMutablePointer<T> {
+        (UnsafeMutableRawPointer(self) + MemoryLayout<Pointee>.offset(of: field)!).assumingMemoryBound(to: T.self)
+    }
+}
+
+/// The address of a word in metadata memory, viewed as an atomic.
 @inlinable @inline(__always)
 func atomicView(_ p: UnsafeMutablePointer<UInt>) -> UnsafeMutablePointer<AtomicWord> {
     UnsafeMutableRawPointer(p).assumingMemoryBound(to: AtomicWord.self)

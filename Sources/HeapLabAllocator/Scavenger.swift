@@ -26,7 +26,7 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
         pointee.lock.lock()
         defer { pointee.lock.unlock() }
         let base = pointee.arenaBase
-        let pages = pointee.pages.scavenge(maxPages: maxPages) { first, count in
+        let pages = pageAllocator.pointee.scavenge(maxPages: maxPages) { first, count in
             let p = UnsafeMutableRawPointer(bitPattern: base + UInt(first << AllocatorConstants.pageShift))!
             OSMemory.unused(p, count << AllocatorConstants.pageShift)
         }
@@ -38,7 +38,7 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
         pointee.lock.lock()
         defer { pointee.lock.unlock() }
         let inUse = pointee.inUsePages << AllocatorConstants.pageShift
-        let resident = inUse + (pointee.pages.freeUnscavengedPages << AllocatorConstants.pageShift)
+        let resident = inUse + (pageAllocator.pointee.freeUnscavengedPages << AllocatorConstants.pageShift)
         let goal = inUse + Int(Double(inUse) * retainFraction)
         return Swift.max(0, resident - goal)
     }

@@ -21,7 +21,7 @@ extension Collector {
         let index = large ? 0 : Int(span.objectIndex(ofOffset: addr &- span.pointee.startAddr))
         if index >= Int(span.pointee.nelems) { return }
         // A free slot is not an object (Go's isFree): nothing valid points at it.
-        if index >= Int(span.pointee.freeindex)
+        if index >= Int(span.freeindexAtomic.pointee.load(ordering: .relaxed))
             && span.pointee.allocBits[index >> 6] & (UInt64(1) << UInt64(index & 63)) == 0 { return }
         let bit = UInt64(1) << UInt64(index & 63)
         let word = UnsafeMutableRawPointer(span.pointee.gcmarkBits + (index >> 6)).assumingMemoryBound(to: Atomic<UInt64>.self)
@@ -43,8 +43,9 @@ extension Collector {
         let heapBase = heap.state.pointee.arenaBase
         let reserved = heap.state.pointee.reservedBytes
         bits.forEachPointerWord(base, sizeWords: size >> 3) { wordAddress in
+            // Acquiring pairs with writePointer's releasing store (see there).
             let value = UnsafeRawPointer(bitPattern: wordAddress)!.assumingMemoryBound(to: Atomic<UInt>.self)
-                .pointee.load(ordering: .relaxed)
+                .pointee.load(ordering: .acquiring)
             if value &- heapBase < reserved { greyObject(value, work) }
         }
         return size
@@ -229,7 +230,8 @@ extension Collector {
         orphanBytesMarked = 0
         // Every span is now unswept (Go: sweepgen += 2 flips the swept/unswept sets).
         heap.state.pointee.lock.lock()
-        heap.state.pointee.sweepgen &+= 2
+        let sweepgen = heap.state.sweepgenAtomic
+        sweepgen.pointee.store(sweepgen.pointee.load(ordering: .relaxed) &+ 2, ordering: .releasing)
         heap.state.pointee.lock.unlock()
         sweepDone.store(false, ordering: .releasing)
 

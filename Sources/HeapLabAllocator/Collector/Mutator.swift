@@ -115,20 +115,22 @@ public final class Mutator: @unchecked Sendable {
         if collector.writeBarrier.load(ordering: .relaxed) != 0 {
             barrier(slotAddress, value)
         }
+        // Releasing: whoever loads the pointer (a marker, another thread) also sees the
+        // object's allocation (its span's freeindex, its heap bits). A plain store on x86.
         slotAddress.assumingMemoryBound(to: Atomic<UInt>.self).pointee
-            .store(UInt(bitPattern: value), ordering: .relaxed)
+            .store(UInt(bitPattern: value), ordering: .releasing)
     }
 
     /// Reads pointer slot `slot` of `object`.
     @inline(__always)
     public func readPointer(_ object: UnsafeMutableRawPointer, slot: Int) -> UnsafeMutableRawPointer? {
         UnsafeMutableRawPointer(bitPattern: (object + slot &* 8).assumingMemoryBound(to: Atomic<UInt>.self).pointee
-            .load(ordering: .relaxed))
+            .load(ordering: .acquiring))
     }
 
     @inline(never)
     func barrier(_ slotAddress: UnsafeMutableRawPointer, _ value: UnsafeMutableRawPointer?) {
-        let old = slotAddress.assumingMemoryBound(to: Atomic<UInt>.self).pointee.load(ordering: .relaxed)
+        let old = slotAddress.assumingMemoryBound(to: Atomic<UInt>.self).pointee.load(ordering: .acquiring)
         if old != 0 { collector.greyObject(old, work) }
         if hot.pointee.stackGrey, let value { collector.greyObject(UInt(bitPattern: value), work) }
     }

@@ -23,7 +23,7 @@ import Synchronization
 
 extension UnsafeMutablePointer where Pointee == MCentral {
     private func setHead(_ index: Int) -> UnsafeMutablePointer<UnsafeMutablePointer<MSpan>?> {
-        UnsafeMutableRawPointer(&pointee.gcSets).assumingMemoryBound(to: UnsafeMutablePointer<MSpan>?.self) + index
+        UnsafeMutableRawPointer(address(of: \.gcSets)).assumingMemoryBound(to: UnsafeMutablePointer<MSpan>?.self) + index
     }
 
     /// Index into gcSets: 2 * set + kind, set = swept or unswept for sweepgen `sg`.
@@ -58,7 +58,7 @@ extension UnsafeMutablePointer where Pointee == MCentral {
     /// GC mode: a swept span with a free slot for an mcache. Lock taken here.
     func cacheSpanGC(owner: UInt, heap: UnsafeMutablePointer<MHeapState>, collector: Collector) -> UnsafeMutablePointer<MSpan>? {
         pointee.lock.lock()
-        let sg = heap.pointee.sweepgen
+        let sg = heap.sweepgenAtomic.pointee.load(ordering: .acquiring)
         var found: UnsafeMutablePointer<MSpan>? = nil
         if let span = gcHead(swept: true, full: false, sweepgen: sg) {
             gcRemove(span)
@@ -99,7 +99,7 @@ extension UnsafeMutablePointer where Pointee == MCentral {
     func uncacheSpanGC(_ span: UnsafeMutablePointer<MSpan>, heap: UnsafeMutablePointer<MHeapState>) {
         pointee.lock.lock()
         span.ownerAtomic.pointee.store(0, ordering: .releasing)
-        gcPush(span, swept: true, full: span.pointee.allocCount >= span.pointee.nelems, sweepgen: heap.pointee.sweepgen)
+        gcPush(span, swept: true, full: span.pointee.allocCount >= span.pointee.nelems, sweepgen: heap.sweepgenAtomic.pointee.load(ordering: .acquiring))
         pointee.lock.unlock()
     }
 
@@ -129,7 +129,7 @@ extension ThreadCache {
         let freeSlots = Int(span.pointee.nelems &- span.pointee.allocCount)
         c.pointee.stats.smallAllocCount[spanClass >> 1] += freeSlots
         let bytes = freeSlots * Int(span.pointee.elemSize)
-        if c.pointee.allocMark == MCache.allocMarkAtomic { c.pointee.gcAllocatedBytes += bytes }
+        if c.pointee.allocMark == MCache.allocMarkAtomic { c.pointee.gcAllocatedBytes = c.pointee.gcAllocatedBytes + bytes }
         let live = collector.heapLive.add(bytes, ordering: .relaxed).newValue
         if live >= collector.triggerBytes.load(ordering: .relaxed) { collector.noteTrigger() }
         return span
@@ -141,7 +141,7 @@ extension ThreadCache {
         let bytes = unallocated * Int(span.pointee.elemSize)
         c.pointee.stats.smallAllocCount[spanClass >> 1] -= unallocated
         collector.heapLive.subtract(bytes, ordering: .relaxed)
-        if c.pointee.allocMark == MCache.allocMarkAtomic { c.pointee.gcAllocatedBytes -= bytes }
+        if c.pointee.allocMark == MCache.allocMarkAtomic { c.pointee.gcAllocatedBytes = c.pointee.gcAllocatedBytes - bytes }
         c.pointee.alloc[spanClass] = c.pointee.heap.pointee.emptySpan
         span.pointee.list = SpanList.none.rawValue
         (c.pointee.heap.pointee.centrals + spanClass).uncacheSpanGC(span, heap: c.pointee.heap)
@@ -160,11 +160,11 @@ extension ThreadCache {
 }
 
 extension Collector {
-    var sweepgen: UInt32 { heap.state.pointee.sweepgen }
+    var sweepgen: UInt32 { heap.state.sweepgenAtomic.pointee.load(ordering: .acquiring) }
 
     /// Wins the right to sweep `span` this cycle (Go: CAS sweepgen h-2 -> h-1).
     func claimForSweep(_ span: UnsafeMutablePointer<MSpan>, sweepgen sg: UInt32) -> Bool {
-        let word = atomicView(&span.pointee.sweepgen)
+        let word = span.sweepgenAtomic
         return word.pointee.compareExchange(expected: sg &- 2, desired: sg &- 1, ordering: .acquiringAndReleasing).exchanged
     }
 
@@ -195,10 +195,10 @@ extension Collector {
         span.pointee.gcmarkBits.update(repeating: 0, count: words)
         if nelems & 63 != 0 { span.pointee.allocBits[words - 1] |= ~UInt64(0) << UInt64(nelems & 63) }
         span.pointee.allocCount = UInt32(live)
-        span.pointee.freeindex = 0
+        span.freeindexAtomic.pointee.store(0, ordering: .relaxed)
         span.refillAllocCache(0)
         span.pointee.needzero = 1
-        atomicView(&span.pointee.sweepgen).pointee.store(sg, ordering: .releasing)
+        span.sweepgenAtomic.pointee.store(sg, ordering: .releasing)
         return live > 0
     }
 
@@ -262,12 +262,12 @@ extension Collector {
                 dead.append(span)
             } else {
                 span.pointee.gcmarkBits[0] = 0
-                atomicView(&span.pointee.sweepgen).pointee.store(sg, ordering: .releasing)
+                span.sweepgenAtomic.pointee.store(sg, ordering: .releasing)
             }
         }
         for span in dead {
-            heap.pointee.largeFrees += 1
-            heap.pointee.largeLiveBytes -= Int(span.pointee.npages) << AllocatorConstants.pageShift
+            heap.pointee.largeFrees = heap.pointee.largeFrees + 1
+            heap.pointee.largeLiveBytes = heap.pointee.largeLiveBytes - Int(span.pointee.npages) << AllocatorConstants.pageShift
             sweptFrees.add(1, ordering: .relaxed)
             heap.freeSpanLocked(span)
         }
