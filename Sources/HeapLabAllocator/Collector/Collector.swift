@@ -166,6 +166,9 @@ public final class Collector: @unchecked Sendable {
 
     /// Creates the collector for `heap`, which must have been made in GC mode
     /// (`HeapConfiguration.gc`), and starts its background threads.
+    /// GOMAXPROCS: the CPUs the collector paces for (GCConfiguration.procs, else online CPUs).
+    let procCount: Int
+
     public init(heap: Heap, configuration: GCConfiguration) throws(HeapError) {
         guard let bits = HeapBits(heapBase: heap.state.pointee.arenaBase, reservedBytes: Int(heap.state.pointee.reservedBytes)) else {
             throw .metadataExhausted
@@ -173,6 +176,9 @@ public final class Collector: @unchecked Sendable {
         self.heap = heap
         self.configuration = configuration
         self.bits = bits
+        // Once: sysconf reads /sys on every call (about 60 µs, which mark termination paid
+        // inside its pause).
+        procCount = configuration.procs ?? max(1, Int(sysconfProcessors()))
         pacer = Pacer(gogc: configuration.gogc, memoryLimit: configuration.memoryLimit ?? Int.max,
                       heapMinimum: configuration.heapMinimum)
         startTime = monotonicSeconds()
@@ -280,8 +286,10 @@ public final class Collector: @unchecked Sendable {
 
     // MARK: Stop the world
 
-    /// Stops every registered mutator at its next safepoint. Returns the time it took.
-    func stopTheWorld() {
+    /// Stops every registered mutator at its next safepoint. Returns the seconds it waited.
+    @discardableResult
+    func stopTheWorld() -> Double {
+        let start = monotonicSeconds()
         mutatorLock.lock()
         let ms = mutators
         for m in ms { m.stopRequested.store(true, ordering: .sequentiallyConsistent) }
@@ -305,6 +313,7 @@ public final class Collector: @unchecked Sendable {
             spins += 1
             if spins > 64 { sched_yield() }
         }
+        return monotonicSeconds() - start
     }
 
     func startTheWorld() {

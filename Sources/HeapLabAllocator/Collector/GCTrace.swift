@@ -54,6 +54,10 @@ public struct GCCycleRecord: Sendable, Equatable {
     public var stw1 = 0.0
     public var concurrent = 0.0
     public var stw2 = 0.0
+    /// Of the pauses above, the seconds spent waiting for every thread to reach a safepoint
+    /// (Go 1.22's /sched/pauses/stopping/gc): mark setup, and mark termination (all attempts).
+    public var stw1Stopping = 0.0
+    public var stw2Stopping = 0.0
     public var stw1CPU = 0.0
     public var stw2CPU = 0.0
     public var assistSeconds = 0.0
@@ -107,7 +111,7 @@ private func format3(_ v: Double) -> String {
 }
 
 extension Collector {
-    var procCount: Int { configuration.procs ?? max(1, Int(sysconfProcessors())) }
+
 
     func workerCPUSeconds() -> Double {
         Double(workers.reduce(0) { $0 + $1.cpuNanos.load(ordering: .relaxed) }) * 1e-9

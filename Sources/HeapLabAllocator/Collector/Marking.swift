@@ -88,7 +88,7 @@ extension Collector {
         // 2. Mark setup, world stopped.
         let stw1Start = monotonicSeconds()
         let stw1CPU = threadCPUSeconds()
-        stopTheWorld()
+        record.stw1Stopping = stopTheWorld()
         scanWorkDone.store(0, ordering: .relaxed)
         bgScanCredit.store(0, ordering: .relaxed)
         mutatorLock.lock()
@@ -145,7 +145,7 @@ extension Collector {
         let markStart = monotonicSeconds()
         var attempts = 0
         while !shuttingDown.load(ordering: .acquiring) {
-            if markLooksDone(ms) {
+            if markLooksDone(ms) && raggedFlush(ms) {
                 attempts += 1
                 record.concurrent = monotonicSeconds() - markStart
                 // 4. Mark termination, world stopped.
@@ -165,6 +165,24 @@ extension Collector {
         }
     }
 
+    /// Go's gcMarkDone ragged barrier: without stopping the world, has every mutator flush
+    /// its grey buffer at its next safepoint, then says whether marking still looks done. Only
+    /// then is the world stopped for termination, so the pause rarely finds work to restart
+    /// for (before, nearly every termination did: the barrier greys what mutators touch).
+    private func raggedFlush(_ ms: [Mutator]) -> Bool {
+        for m in ms { m.scanRequested.store(true, ordering: .releasing) }
+        var spins = 0
+        while ms.contains(where: { $0.scanRequested.load(ordering: .acquiring) && !$0.retired.load(ordering: .acquiring) }) {
+            if shuttingDown.load(ordering: .acquiring) { return false }
+            spins += 1
+            if spins < 64 { continue }
+            if spins < 1000 { sched_yield() } else { usleep(20) }
+        }
+        if markLooksDone(ms) { return true }
+        for w in workers { w.wake.broadcast() }
+        return false
+    }
+
     /// Every root set scanned, the pool empty, every worker idle.
     private func markLooksDone(_ ms: [Mutator]) -> Bool {
         for m in ms where m.scanRequested.load(ordering: .acquiring) && !m.retired.load(ordering: .acquiring) { return false }
@@ -179,13 +197,13 @@ extension Collector {
     func markTermination(record: inout GCCycleRecord, cpuStart: Double, stw1CPU: Double, stopped: Bool, attempt: Int = 1) -> Bool {
         let start = monotonicSeconds()
         let cpu = threadCPUSeconds()
-        if !stopped { stopTheWorld() }
+        if !stopped { record.stw2Stopping += stopTheWorld() }
         mutatorLock.lock()
         let ms = mutators
         mutatorLock.unlock()
         let termWork = GCWork(pool: pool)
         for m in ms {
-            if m.scanRequested.load(ordering: .acquiring) { m.scanRoots() }
+            if m.scanRequested.load(ordering: .acquiring) { m.serviceScanRequest() }
             m.flushWork()
         }
         // Go restarts the world when mark termination finds work (gcMarkDone); after a few
@@ -305,7 +323,7 @@ final class MarkWorker: @unchecked Sendable {
             var scanned = 0
             while monotonicSeconds() - start < Self.sliceSeconds {
                 if collector.worldStopped.load(ordering: .relaxed) { break }
-                let done = collector.drain(work, budget: 64 << 10)
+                let done = collector.drain(work, budget: 16 << 10)
                 if done == 0 { break }
                 scanned += done
             }

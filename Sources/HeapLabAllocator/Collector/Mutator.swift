@@ -36,6 +36,9 @@ public final class Mutator: @unchecked Sendable {
     /// This thread's mcache (GC mode).
     public let cache: ThreadCache
     let stopRequested = Atomic<Bool>(false)
+    /// The collector asks this thread to scan its roots (at mark setup) or, once they are
+    /// scanned, to flush its grey buffer (the ragged barrier before mark termination). It
+    /// clears the flag when done.
     let scanRequested = Atomic<Bool>(false)
     /// The stop (Collector.stopEpoch) this thread is parked for; stale once it resumes, so a
     /// thread on its way out of one stop never counts as parked for the next.
@@ -164,6 +167,16 @@ public final class Mutator: @unchecked Sendable {
         roots.removeAll()
     }
 
+    /// Answers `scanRequested`: scans the roots if they are still grey, else flushes.
+    func serviceScanRequest() {
+        if hot.pointee.stackGrey {
+            scanRoots()
+        } else {
+            work.flush()
+            scanRequested.store(false, ordering: .releasing)
+        }
+    }
+
     /// Scans this thread's roots (its stack) and blackens them.
     func scanRoots() {
         roots.forEach { object, _ in collector.greyObject(object, work) }
@@ -186,7 +199,7 @@ public final class Mutator: @unchecked Sendable {
     @inline(never)
     func pollSlow() {
         if scanRequested.load(ordering: .acquiring) && !stopRequested.load(ordering: .acquiring) {
-            scanRoots()
+            serviceScanRequest()
         }
         if stopRequested.load(ordering: .acquiring) {
             work.flush()
@@ -203,6 +216,9 @@ public final class Mutator: @unchecked Sendable {
 
     // MARK: Assists
 
+    /// Scan work between an assist's checks for a stop request (about 10 µs of scanning).
+    static let assistSlice = 16 << 10
+
     /// Pays assist debt: steals background scan credit, then marks.
     @inline(never)
     func assist() {
@@ -210,6 +226,7 @@ public final class Mutator: @unchecked Sendable {
         if ratio <= 0 { hot.pointee.assistBalance = 0; return }
         let start = monotonicSeconds()
         var needed = Int(Double(-hot.pointee.assistBalance) * ratio) + 1
+        var preempted = false
         // Steal credit the background workers have banked.
         var credit = collector.bgScanCredit.load(ordering: .relaxed)
         while credit > 0 {
@@ -219,10 +236,17 @@ public final class Mutator: @unchecked Sendable {
             credit = seen
         }
         if needed > 0 {
-            // Do the work ourselves, plus Go's over-assist margin (gcOverAssistWork, 64 KiB).
-            let target = needed + 64 << 10
-            let done = collector.drain(work, budget: target)
-            needed -= done
+            // Do the work ourselves, plus Go's over-assist margin (gcOverAssistWork, 64 KiB),
+            // in slices: a stop request ends the assist (Go's assists are preemptible too),
+            // the unpaid debt stays and is paid at a later allocation.
+            var target = needed + 64 << 10
+            while target > 0 {
+                let done = collector.drain(work, budget: min(target, Self.assistSlice))
+                needed -= done
+                target -= done
+                if done == 0 { break }
+                if stopRequested.load(ordering: .relaxed) { preempted = true; break }
+            }
             hot.pointee.assists += 1
             let end = monotonicSeconds()
             hot.pointee.assistNanos += Int((end - start) * 1e9)
@@ -230,8 +254,14 @@ public final class Mutator: @unchecked Sendable {
                 onEvent(GCEvent(kind: .assist, cycle: collector.cycleNumber.load(ordering: .relaxed) + 1, start: start, end: end))
             }
         }
-        // Convert what was paid beyond the debt back into allocation credit.
-        hot.pointee.assistBalance = needed <= 0 ? Int(Double(-needed) / ratio) : 0
+        // Convert what was paid beyond the debt back into allocation credit; a preempted
+        // assist keeps its debt. (With no work left to do, Go parks the assist until
+        // background credit arrives; here the debt is forgiven: marking is nearly done.)
+        if needed <= 0 {
+            hot.pointee.assistBalance = Int(Double(-needed) / ratio)
+        } else {
+            hot.pointee.assistBalance = preempted ? -Int(Double(needed) / ratio) : 0
+        }
     }
 
     /// Flushes this mutator's grey buffer to the pool.
