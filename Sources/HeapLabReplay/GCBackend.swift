@@ -403,7 +403,8 @@ public final class GCBackend: ReplayBackend {
                            concurrentMarkSeconds: r.concurrent, markTerminationSeconds: r.stw2,
                            heapAtStartBytes: r.heapAtStart, heapAtMarkEndBytes: r.heapAtMarkEnd, heapMarkedBytes: r.heapMarked,
                            goalBytes: r.goal, assistSeconds: r.assistSeconds, assists: r.assists,
-                           backgroundCPUSeconds: r.backgroundCPUSeconds, gctrace: r.gctraceLine)
+                           backgroundCPUSeconds: r.backgroundCPUSeconds, gctrace: r.gctraceLine,
+                           markSetupStoppingSeconds: r.stw1Stopping, markTerminationStoppingSeconds: r.stw2Stopping)
         }
         let final = state.finalHeap.load(ordering: .relaxed)
         let peak = max(final, records.map { max($0.heapAtMarkEnd, $0.heapAtStart) }.max() ?? 0)

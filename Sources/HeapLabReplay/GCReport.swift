@@ -136,6 +136,10 @@ public struct GCCycleSummary: Equatable, Sendable {
     public var markSetupSeconds: Double
     public var concurrentMarkSeconds: Double
     public var markTerminationSeconds: Double
+    /// Of the two pauses, the time spent waiting for every thread to reach a safepoint
+    /// (Go 1.22's /sched/pauses/stopping/gc); the rest is the collector's work.
+    public var markSetupStoppingSeconds: Double
+    public var markTerminationStoppingSeconds: Double
     public var heapAtStartBytes: Int
     public var heapAtMarkEndBytes: Int
     public var heapMarkedBytes: Int
@@ -148,8 +152,11 @@ public struct GCCycleSummary: Equatable, Sendable {
 
     public init(cycle: Int, startSeconds: Double, markSetupSeconds: Double, concurrentMarkSeconds: Double,
                 markTerminationSeconds: Double, heapAtStartBytes: Int, heapAtMarkEndBytes: Int, heapMarkedBytes: Int,
-                goalBytes: Int, assistSeconds: Double, assists: Int, backgroundCPUSeconds: Double, gctrace: String) {
+                goalBytes: Int, assistSeconds: Double, assists: Int, backgroundCPUSeconds: Double, gctrace: String,
+                markSetupStoppingSeconds: Double = 0, markTerminationStoppingSeconds: Double = 0) {
         self.cycle = cycle
+        self.markSetupStoppingSeconds = markSetupStoppingSeconds
+        self.markTerminationStoppingSeconds = markTerminationStoppingSeconds
         self.startSeconds = startSeconds
         self.markSetupSeconds = markSetupSeconds
         self.concurrentMarkSeconds = concurrentMarkSeconds
@@ -285,6 +292,8 @@ public struct GCReport: Equatable, Sendable {
                     JSONMember("mark_setup_seconds", .double(c.markSetupSeconds)),
                     JSONMember("concurrent_mark_seconds", .double(c.concurrentMarkSeconds)),
                     JSONMember("mark_termination_seconds", .double(c.markTerminationSeconds)),
+                    JSONMember("mark_setup_stopping_seconds", .double(c.markSetupStoppingSeconds)),
+                    JSONMember("mark_termination_stopping_seconds", .double(c.markTerminationStoppingSeconds)),
                     JSONMember("heap_at_start_bytes", .int(c.heapAtStartBytes)),
                     JSONMember("heap_at_mark_end_bytes", .int(c.heapAtMarkEndBytes)),
                     JSONMember("heap_marked_bytes", .int(c.heapMarkedBytes)),
@@ -328,7 +337,9 @@ public struct GCReport: Equatable, Sendable {
             cycles.append(GCCycleSummary(cycle: n, startSeconds: start, markSetupSeconds: s1, concurrentMarkSeconds: cm,
                                          markTerminationSeconds: s2, heapAtStartBytes: h0, heapAtMarkEndBytes: h1,
                                          heapMarkedBytes: hm, goalBytes: goal, assistSeconds: a, assists: an,
-                                         backgroundCPUSeconds: bg, gctrace: line))
+                                         backgroundCPUSeconds: bg, gctrace: line,
+                                         markSetupStoppingSeconds: c["mark_setup_stopping_seconds"]?.doubleValue ?? 0,
+                                         markTerminationStoppingSeconds: c["mark_termination_stopping_seconds"]?.doubleValue ?? 0))
         }
         self.init(gogc: json["gogc"]?.intValue, memoryLimitBytes: json["memory_limit_bytes"]?.intValue,
                   heapMinimumBytes: json["heap_minimum_bytes"]?.intValue, stopTheWorld: modeText == "stop-the-world",

@@ -316,14 +316,21 @@ public final class Collector: @unchecked Sendable {
         return monotonicSeconds() - start
     }
 
-    func startTheWorld() {
+    /// Restarts every mutator. Returns when the pause ended: the moment before the first
+    /// mutator may run again, as Go takes the pause's end before startTheWorldWithSema.
+    /// (Waking the parked threads comes after: on an oversubscribed machine they may take
+    /// the coordinator's CPU, which would otherwise count their running time as pause.)
+    @discardableResult
+    func startTheWorld() -> Double {
         mutatorLock.lock()
+        let end = monotonicSeconds()
         worldStopped.store(false, ordering: .sequentiallyConsistent)
-        for m in mutators {
-            m.stopRequested.store(false, ordering: .sequentiallyConsistent)
-            m.resume.broadcast()
-        }
+        // Every flag first, then the wake-ups: a thread still asleep when the coordinator
+        // loses its CPU sees its cleared flag at its next timed wake (200 µs) anyway.
+        for m in mutators { m.stopRequested.store(false, ordering: .sequentiallyConsistent) }
+        for m in mutators { m.resume.broadcast() }
         mutatorLock.unlock()
+        return end
     }
 
     // MARK: Threads

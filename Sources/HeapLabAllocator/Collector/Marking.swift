@@ -134,8 +134,7 @@ extension Collector {
             markTermination(record: &record, cpuStart: cpuStart, stw1CPU: threadCPUSeconds() - stw1CPU, stopped: true)
             return
         }
-        startTheWorld()
-        let stw1End = monotonicSeconds()
+        let stw1End = startTheWorld()
         record.stw1 = stw1End - stw1Start
         configuration.onEvent?(GCEvent(kind: .markSetup, cycle: cycle, start: stw1Start, end: stw1End))
         let stw1CPUTime = threadCPUSeconds() - stw1CPU
@@ -209,8 +208,7 @@ extension Collector {
         // Go restarts the world when mark termination finds work (gcMarkDone); after a few
         // tries, it finishes with the world stopped.
         if !pool.isEmpty && attempt < 4 && !configuration.stopTheWorld {
-            startTheWorld()
-            let end = monotonicSeconds()
+            let end = startTheWorld()
             record.stw2 += end - start
             configuration.onEvent?(GCEvent(kind: .markTermination, cycle: record.cycle, start: start, end: end))
             for w in workers { w.wake.broadcast() }
@@ -274,8 +272,7 @@ extension Collector {
         resetWorkerCPU()
         record.stw1CPU = stw1CPU
         cycleNumber.add(1, ordering: .releasing)
-        startTheWorld()
-        let end = monotonicSeconds()
+        let end = startTheWorld()
         record.stw2 += end - start
         configuration.onEvent?(GCEvent(kind: .markTermination, cycle: record.cycle, start: start, end: end))
         record.stw2CPU = threadCPUSeconds() - cpu
