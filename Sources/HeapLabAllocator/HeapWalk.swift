@@ -31,14 +31,7 @@ public struct SpanInfo: Sendable, Equatable {
 extension Heap {
     /// Calls `body` for every in-use span, in address order. Mutators must be stopped.
     public func forEachSpan(_ body: (SpanInfo) throws -> Void) rethrows {
-        let s = state
-        s.pointee.lock.lock()
-        let mappedPages = s.pointee.mappedBytes >> AllocatorConstants.pageShift
-        s.pointee.lock.unlock()
-        var page = 0
-        while page < mappedPages {
-            guard let span = s.pointee.pageMap[page] else { page += 1; continue }
-            page += Int(span.pointee.npages)
+        try forEachSpanRecord { span in
             let words = span.pointee.bitmapWords
             let large = span.pointee.divMul == 0
             try body(SpanInfo(
@@ -48,6 +41,21 @@ extension Heap {
                 slots: Int(span.pointee.nelems),
                 allocated: Array(UnsafeBufferPointer(start: span.pointee.gcmarkBits, count: words)),
                 cached: span.pointee.owner != 0, needzero: span.pointee.needzero != 0))
+        }
+    }
+
+    /// Calls `body` with every span record the page map holds, in address order, each once.
+    /// Mutators must be stopped.
+    func forEachSpanRecord(_ body: (UnsafeMutablePointer<MSpan>) throws -> Void) rethrows {
+        let s = state
+        s.pointee.lock.lock()
+        let mappedPages = s.pointee.mappedBytes >> AllocatorConstants.pageShift
+        s.pointee.lock.unlock()
+        var page = 0
+        while page < mappedPages {
+            guard let span = s.pointee.pageMap[page] else { page += 1; continue }
+            page += Int(span.pointee.npages)
+            try body(span)
         }
     }
 

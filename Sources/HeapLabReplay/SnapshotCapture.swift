@@ -416,17 +416,21 @@ public enum HeapCapture {
         return b.finish { UnsafeRawPointer(bitPattern: UInt($0))!.load(as: UInt64.self) }
     }
 
-    /// Arenas, spans and statistics of `heap` (world stopped).
-    static func addHeapState(_ heap: Heap, _ b: inout SnapshotBuilder) {
-        let stats = heap.statistics()
-        // Arenas are mapped from the bottom of the reservation, 64 MiB at a time
-        // (docs/allocator.md), so the mapped part is heapSys bytes from the base.
+    /// The heap's arenas. They are mapped from the bottom of the reservation, 64 MiB at a time
+    /// (docs/allocator.md), so the mapped part is heapSys bytes from the base.
+    static func addArenas(_ heap: Heap, _ stats: HeapStatistics, _ b: inout SnapshotBuilder) {
         let arena = 64 << 20
         var start = UInt64(heap.reservedRange.lowerBound)
         for _ in 0..<(stats.heapSys / arena) {
             b.addArena(start: start, bytes: UInt64(arena))
             start += UInt64(arena)
         }
+    }
+
+    /// Arenas, spans and statistics of `heap` (world stopped).
+    static func addHeapState(_ heap: Heap, _ b: inout SnapshotBuilder) {
+        let stats = heap.statistics()
+        addArenas(heap, stats, &b)
         heap.forEachSpan { span in
             b.addSpan(start: UInt64(span.start), pages: span.pages, sizeClass: span.sizeClass, noscan: span.noscan,
                       cached: span.cached, needzero: span.needzero, elemSize: span.elemSize, slots: max(span.slots, 1),
@@ -1035,12 +1039,7 @@ public final class GCSnapshotSession: @unchecked Sendable {
     func finishCollectorSnapshot(_ b: inout SnapshotBuilder, _ collector: Collector, forced: Bool) -> HeapSnapshot {
         let heap = collector.heap
         let stats = heap.statistics()
-        let arena = 64 << 20
-        var start = UInt64(heap.reservedRange.lowerBound)
-        for _ in 0..<(stats.heapSys / arena) {
-            b.addArena(start: start, bytes: UInt64(arena))
-            start += UInt64(arena)
-        }
+        HeapCapture.addArenas(heap, stats, &b)
         var markedBytes: UInt64 = 0
         var collectorMarks: [UInt64] = []
         collector.forEachSpanForSnapshot { span, marked in

@@ -157,18 +157,11 @@ func gcHeap() throws -> Heap {
     /// while the collector runs constantly (GOGC=1), with verify on every cycle.
     @Test(arguments: [(1, 2), (10, 3), (25, 2)])
     func randomizedStressPassesVerify(gogc: Int, threads: Int) throws {
-        let heap = try gcHeap()
-        var config = GCConfiguration()
-        config.gogc = gogc
-        config.verify = true
-        let gc = try Collector(heap: heap, configuration: config)
-        defer { gc.shutdown() }
-        let stress = GraphStress(collector: gc, threads: threads, steps: 40_000, seed: UInt64(gogc * 7 + threads))
-        stress.run()
-        #expect(gc.verifyFailures.isEmpty, "\(gc.verifyFailures.first ?? "")")
-        #expect(stress.corruptions.load(ordering: .relaxed) == 0)
-        #expect(gc.cycles.count >= 1)
-        #expect(heap.faults.isEmpty)
+        let run = try verifiedGraphStress(gogc: gogc, threads: threads, steps: 40_000, seed: UInt64(gogc * 7 + threads))
+        #expect(run.verifyFailures.isEmpty, "\(run.verifyFailures.first ?? "")")
+        #expect(run.corruptions == 0)
+        #expect(run.cycles.count >= 1)
+        #expect(run.faults == 0)
     }
 
     /// Threads joining while cycles run back to back (GOGC=1): a thread that registered
@@ -177,34 +170,18 @@ func gcHeap() throws -> Heap {
     /// by verify in early cycles (27 of 400 such runs in --stw mode before the fix).
     @Test(arguments: [false, true])
     func threadsJoiningAndLeavingDuringCyclesLoseNothing(stopTheWorld: Bool) throws {
-        for run in 0..<40 {
-            let heap = try gcHeap()
-            var config = GCConfiguration()
-            config.gogc = 1
-            config.verify = true
-            config.stopTheWorld = stopTheWorld
-            let gc = try Collector(heap: heap, configuration: config)
-            defer { gc.shutdown() }
-            let stress = GraphStress(collector: gc, threads: 3, steps: 3_000, seed: UInt64(run))
-            stress.run()
-            #expect(gc.verifyFailures.isEmpty, "run \(run): \(gc.verifyFailures.first ?? "")")
-            #expect(stress.corruptions.load(ordering: .relaxed) == 0)
+        for seed in 0..<40 {
+            let run = try verifiedGraphStress(gogc: 1, threads: 3, steps: 3_000, seed: UInt64(seed), stopTheWorld: stopTheWorld)
+            #expect(run.verifyFailures.isEmpty, "seed \(seed): \(run.verifyFailures.first ?? "")")
+            #expect(run.corruptions == 0)
         }
     }
 
     @Test func stopTheWorldModeCollectsToo() throws {
-        let heap = try gcHeap()
-        var config = GCConfiguration()
-        config.gogc = 5
-        config.stopTheWorld = true
-        config.verify = true
-        let gc = try Collector(heap: heap, configuration: config)
-        defer { gc.shutdown() }
-        let stress = GraphStress(collector: gc, threads: 2, steps: 20_000, seed: 5)
-        stress.run()
-        #expect(gc.verifyFailures.isEmpty)
-        #expect(gc.cycles.count >= 2)
-        #expect(gc.cycles.allSatisfy { $0.concurrent == 0 })
+        let run = try verifiedGraphStress(gogc: 5, threads: 2, steps: 20_000, seed: 5, stopTheWorld: true)
+        #expect(run.verifyFailures.isEmpty)
+        #expect(run.cycles.count >= 2)
+        #expect(run.cycles.allSatisfy { $0.concurrent == 0 })
     }
 
     /// Without the write barrier, hiding a white object behind a black one while cutting its
@@ -279,6 +256,29 @@ func hideObjectsDuringMark(_ gc: Collector, seconds: Double) -> Bool {
         }
     }
     return !gc.verifyFailures.isEmpty
+}
+
+/// What a GraphStress run under verify saw.
+struct StressOutcome {
+    var verifyFailures: [String]
+    var corruptions: Int
+    var cycles: [GCCycleRecord]
+    var faults: Int
+}
+
+/// Runs GraphStress on a fresh heap and collector with verify on every cycle.
+func verifiedGraphStress(gogc: Int, threads: Int, steps: Int, seed: UInt64, stopTheWorld: Bool = false) throws -> StressOutcome {
+    let heap = try gcHeap()
+    var config = GCConfiguration()
+    config.gogc = gogc
+    config.verify = true
+    config.stopTheWorld = stopTheWorld
+    let gc = try Collector(heap: heap, configuration: config)
+    defer { gc.shutdown() }
+    let stress = GraphStress(collector: gc, threads: threads, steps: steps, seed: seed)
+    stress.run()
+    return StressOutcome(verifyFailures: gc.verifyFailures, corruptions: stress.corruptions.load(ordering: .relaxed),
+                         cycles: gc.cycles, faults: heap.faults.count)
 }
 
 /// Mutator threads doing random graph work: allocate nodes with pointer slots, link them,

@@ -63,15 +63,8 @@ extension Collector {
     /// the file comment) and `marked` this cycle's mark bits, both `ceil(slots / 64)` words.
     /// World stopped, mark complete.
     public func forEachSpanForSnapshot(_ body: (_ span: SpanInfo, _ marked: [UInt64]) -> Void) {
-        let s = heap.state
-        s.pointee.lock.lock()
-        let mappedPages = s.pointee.mappedBytes >> AllocatorConstants.pageShift
-        s.pointee.lock.unlock()
-        var page = 0
-        while page < mappedPages {
-            guard let span = s.pointee.pageMap[page] else { page += 1; continue }
-            page += Int(span.pointee.npages)
-            guard span.pointee.state == SpanState.inUse.rawValue else { continue }
+        heap.forEachSpanRecord { span in
+            guard span.pointee.state == SpanState.inUse.rawValue else { return }
             let words = span.pointee.bitmapWords
             let large = span.pointee.divMul == 0
             let nelems = Int(span.pointee.nelems)
