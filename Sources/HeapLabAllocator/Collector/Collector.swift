@@ -164,11 +164,11 @@ public final class Collector: @unchecked Sendable {
     /// Threads in the middle of sweeping a span they took off a list.
     let sweepersActive = Atomic<Int>(0)
 
-    /// Creates the collector for `heap`, which must have been made in GC mode
-    /// (`HeapConfiguration.gc`), and starts its background threads.
     /// GOMAXPROCS: the CPUs the collector paces for (GCConfiguration.procs, else online CPUs).
     let procCount: Int
 
+    /// Creates the collector for `heap`, which must have been made in GC mode
+    /// (`HeapConfiguration.gc`), and starts its background threads.
     public init(heap: Heap, configuration: GCConfiguration) throws(HeapError) {
         guard let bits = HeapBits(heapBase: heap.state.pointee.arenaBase, reservedBytes: Int(heap.state.pointee.reservedBytes)) else {
             throw .metadataExhausted

@@ -22,9 +22,11 @@
 // object too: a root removal is a pointer deletion (Yuasa), a root addition an insertion.
 // When not marking the barrier is one relaxed load and a predictable branch.
 //
-// Safepoints: `poll()` is one relaxed load of two flags (stop requested, roots to scan). A
-// mutator parks at a stop request until the collector restarts the world, and scans its own
-// roots at the first poll after mark setup (Go scans a goroutine's stack when it stops it).
+// Safepoints: `poll()` is two relaxed loads (stop requested; roots to scan or, once scanned,
+// grey buffer to flush). A mutator parks at a stop request until the collector restarts the
+// world (parking for that stop's epoch), scans its own roots at the first poll after mark
+// setup (Go scans a goroutine's stack when it stops it), and flushes its grey buffer when the
+// collector's ragged barrier before mark termination asks.
 
 #if canImport(Glibc)
 import Glibc
