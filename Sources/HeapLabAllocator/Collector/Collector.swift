@@ -157,6 +157,11 @@ public final class Collector: @unchecked Sendable {
     var failures: [String] = []
     /// Bytes marked by work buffers that no longer exist (unregistered mutators, STW 1).
     var orphanBytesMarked = 0
+    /// Drops of holds taken on another thread, waiting for their holder (Marking.swift).
+    let orphanLock = HeapLock()
+    var orphanDrops: [UInt] = []
+    /// Bumped per posted drop; a mutator looks at the queue when it has not seen the latest.
+    let orphanGeneration = Atomic<Int>(0)
     /// Sweeping of the last cycle is complete.
     let sweepDone = Atomic<Bool>(true)
     /// Objects freed by sweeping, in total.

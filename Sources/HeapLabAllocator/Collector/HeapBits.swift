@@ -26,26 +26,27 @@ struct HeapBits {
     }
 
     /// Marks words [0, ptrs) of the object at `addr` as pointers and [ptrs, sizeWords) not.
+    ///
+    /// One load and one store per bitmap word (64 heap words), not atomic read-modify-writes:
+    /// a bitmap word covers 512 bytes, inside one span (spans are page-aligned), and only the
+    /// span's owner allocates in it, so each word has a single writer at a time (handed on
+    /// through the mcentral's lock); markers only read. Relaxed atomics keep those reads
+    /// defined; on x86 they are plain moves.
     @inline(__always)
     func setObject(_ addr: UInt, ptrs: Int, sizeWords: Int) {
-        let first = Int((addr &- base) &>> 3)
-        setRange(first, count: ptrs, value: true)
-        setRange(first + ptrs, count: sizeWords - ptrs, value: false)
-    }
-
-    @inline(__always)
-    private func setRange(_ first: Int, count: Int, value: Bool) {
-        var bit = first
-        let end = first + count
+        var bit = Int((addr &- base) &>> 3)
+        let end = bit &+ sizeWords
+        let pointerEnd = bit &+ ptrs
         while bit < end {
             let inWord = bit & 63
-            let n = min(64 - inWord, end - bit)
-            let mask: UInt64 = (n == 64 ? ~0 : ((UInt64(1) << UInt64(n)) - 1)) << UInt64(inWord)
-            // Mark workers read these words concurrently; writes are atomic per word. Two
-            // objects never share bits, and only the allocating thread writes an object's.
-            let word = UnsafeMutableRawPointer(words + (bit >> 6)).assumingMemoryBound(to: Atomic<UInt64>.self)
-            if value { word.pointee.bitwiseOr(mask, ordering: .relaxed) } else { word.pointee.bitwiseAnd(~mask, ordering: .relaxed) }
-            bit += n
+            let n = min(64 &- inWord, end &- bit)
+            let p = max(0, min(pointerEnd &- bit, n))
+            let objectMask: UInt64 = (n == 64 ? ~0 : ((UInt64(1) &<< UInt64(n)) &- 1)) &<< UInt64(inWord)
+            let pointerMask: UInt64 = (p == 64 ? ~0 : ((UInt64(1) &<< UInt64(p)) &- 1)) &<< UInt64(inWord)
+            let word = UnsafeMutableRawPointer(words + (bit &>> 6)).assumingMemoryBound(to: Atomic<UInt64>.self)
+            let old = word.pointee.load(ordering: .relaxed)
+            word.pointee.store((old & ~objectMask) | pointerMask, ordering: .relaxed)
+            bit &+= n
         }
     }
 

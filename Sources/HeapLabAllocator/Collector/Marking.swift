@@ -63,12 +63,47 @@ extension Collector {
         return done
     }
 
-    /// Drops a hold recorded in some other mutator's roots (a hold passed between threads).
-    func dropFromAnyMutator(_ object: UInt) {
-        mutatorLock.lock()
-        let ms = mutators
-        mutatorLock.unlock()
-        for m in ms where m.roots.remove(object) { return }
+    // MARK: Holds dropped on another thread
+
+    /// Posts a drop of a hold that the dropping thread does not have (the hold was taken on
+    /// another thread). Only a table's owner changes it while the world runs, so the drop
+    /// waits in the orphan queue until the holder takes it at a safepoint, or until the next
+    /// stop, where the coordinator applies every posted drop. Until then the object stays a
+    /// root: the collector may keep it one cycle longer, never frees it early.
+    func postOrphanDrop(_ object: UInt) {
+        orphanLock.lock()
+        orphanDrops.append(object)
+        orphanGeneration.add(1, ordering: .releasing)
+        orphanLock.unlock()
+    }
+
+    /// A mutator at a safepoint takes the posted drops of holds it has.
+    func takeOrphanDrops(for m: Mutator) {
+        orphanLock.lock()
+        m.hot.pointee.orphanGenerationSeen = orphanGeneration.load(ordering: .relaxed)
+        var i = 0
+        while i < orphanDrops.count {
+            if m.roots.remove(orphanDrops[i]) {
+                orphanDrops.swapAt(i, orphanDrops.count - 1)
+                orphanDrops.removeLast()
+            } else {
+                i += 1
+            }
+        }
+        orphanLock.unlock()
+    }
+
+    /// With the world stopped: applies every posted drop to whichever mutator holds the object
+    /// (drops whose holder has left are discarded: its roots went with it).
+    func applyOrphanDrops(_ ms: [Mutator]) {
+        orphanLock.lock()
+        for object in orphanDrops {
+            for m in ms where m.roots.remove(object) { break }
+        }
+        orphanDrops.removeAll(keepingCapacity: true)
+        let generation = orphanGeneration.load(ordering: .relaxed)
+        for m in ms { m.hot.pointee.orphanGenerationSeen = generation }
+        orphanLock.unlock()
     }
 
     // MARK: The cycle
@@ -95,6 +130,7 @@ extension Collector {
         let ms = mutators
         mutatorLock.unlock()
         let coordinatorWork = GCWork(pool: pool)
+        applyOrphanDrops(ms)
         var stackBytes = 0
         for m in ms {
             let c = m.cache.c
@@ -201,6 +237,8 @@ extension Collector {
         let ms = mutators
         mutatorLock.unlock()
         let termWork = GCWork(pool: pool)
+        // Exact roots for verify and snapshots (the drops were shaded when they were made).
+        applyOrphanDrops(ms)
         for m in ms {
             if m.scanRequested.load(ordering: .acquiring) { m.serviceScanRequest() }
             m.flushWork()

@@ -59,6 +59,8 @@ public final class Mutator: @unchecked Sendable {
         var stackGrey: Bool = false
         var assistNanos: Int = 0
         var assists: Int = 0
+        /// The orphan-drop generation this thread last looked at (Collector.orphanGeneration).
+        var orphanGenerationSeen: Int = 0
     }
 
     init(collector: Collector, cache: ThreadCache) {
@@ -149,15 +151,13 @@ public final class Mutator: @unchecked Sendable {
         if collector.writeBarrier.load(ordering: .relaxed) != 0 { collector.greyObject(UInt(bitPattern: object), work) }
     }
 
-    /// Drops one hold on `object` (the trace's `f`), taken by this thread or by `holder`.
+    /// Drops one hold on `object` (the trace's `f`), taken by this thread or, if this thread
+    /// holds none, by another: that thread applies the drop at its next safepoint (or the
+    /// collector at its next stop), as only a table's owner changes it.
     @inline(__always)
-    public func drop(_ object: UnsafeMutableRawPointer, heldBy holder: Mutator? = nil) {
-        // (No `holder?.roots ?? roots`: that copies a reference, a retain and a release per drop.)
-        if let holder {
-            _ = holder.roots.remove(UInt(bitPattern: object))
-        } else if !roots.remove(UInt(bitPattern: object)) {
-            // Not ours: the caller should say whose; search the others.
-            collector.dropFromAnyMutator(UInt(bitPattern: object))
+    public func drop(_ object: UnsafeMutableRawPointer) {
+        if !roots.remove(UInt(bitPattern: object)) {
+            collector.postOrphanDrop(UInt(bitPattern: object))
         }
         if collector.writeBarrier.load(ordering: .relaxed) != 0 { collector.greyObject(UInt(bitPattern: object), work) }
     }
@@ -195,13 +195,17 @@ public final class Mutator: @unchecked Sendable {
     /// scans this thread's roots if the collector asked.
     @inline(__always)
     public func poll() {
-        if stopRequested.load(ordering: .relaxed) || scanRequested.load(ordering: .relaxed) {
+        if stopRequested.load(ordering: .relaxed) || scanRequested.load(ordering: .relaxed)
+            || collector.orphanGeneration.load(ordering: .relaxed) != hot.pointee.orphanGenerationSeen {
             pollSlow()
         }
     }
 
     @inline(never)
     func pollSlow() {
+        if collector.orphanGeneration.load(ordering: .acquiring) != hot.pointee.orphanGenerationSeen {
+            collector.takeOrphanDrops(for: self)
+        }
         if scanRequested.load(ordering: .acquiring) && !stopRequested.load(ordering: .acquiring) {
             serviceScanRequest()
         }
@@ -273,12 +277,14 @@ public final class Mutator: @unchecked Sendable {
 }
 
 /// A thread's roots: object address -> hold count, open addressing with linear probing.
-/// Guarded by a lock, because a hold may be dropped from another thread. The lock is a spin
-/// lock on one atomic word: its owner takes it uncontended on nearly every op (one compare-
-/// exchange and a store, against a pthread mutex's two library calls, which cost a third of
-/// the mutator's time); another thread's drop or the collector's scan holds it briefly.
+///
+/// No lock: only the owner thread changes or reads it while the world runs (its own holds,
+/// drops, root scans at its safepoints, and the posted drops of its holds it takes there);
+/// the collector reads and changes it only while the owner is parked in a stopped world,
+/// which orders every access. (A lock here, even a spin lock's one compare-exchange per
+/// `a`/`h`/`f`, was a quarter to a third of the mutator's time.) A drop made on another
+/// thread goes through the collector's orphan queue (Marking.swift).
 final class RootTable: @unchecked Sendable {
-    private let lock = SpinLock()
     private var keys: UnsafeMutablePointer<UInt>
     private var counts: UnsafeMutablePointer<UInt32>
     private var capacity = 64
@@ -296,19 +302,15 @@ final class RootTable: @unchecked Sendable {
     @inline(__always) private func hash(_ k: UInt) -> Int { Int(truncatingIfNeeded: (k &>> 4) &* 0x9E37_79B9_7F4A_7C15 &>> 16) }
 
     func add(_ k: UInt) {
-        lock.lock()
         if (size + 1) * 4 > capacity * 3 { grow() }
         var i = hash(k) & (capacity - 1)
         while keys[i] != 0 && keys[i] != k { i = (i + 1) & (capacity - 1) }
         if keys[i] == 0 { keys[i] = k; size += 1 }
         counts[i] &+= 1
-        lock.unlock()
     }
 
     /// Removes one hold; false if there was none.
     func remove(_ k: UInt) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
         var i = hash(k) & (capacity - 1)
         while keys[i] != 0 {
             if keys[i] == k {
@@ -322,8 +324,6 @@ final class RootTable: @unchecked Sendable {
     }
 
     func count(of k: UInt) -> Int {
-        lock.lock()
-        defer { lock.unlock() }
         var i = hash(k) & (capacity - 1)
         while keys[i] != 0 {
             if keys[i] == k { return Int(counts[i]) }
@@ -333,17 +333,13 @@ final class RootTable: @unchecked Sendable {
     }
 
     func forEach(_ body: (UInt, Int) -> Void) {
-        lock.lock()
         for i in 0..<capacity where keys[i] != 0 { body(keys[i], Int(counts[i])) }
-        lock.unlock()
     }
 
     func removeAll() {
-        lock.lock()
         keys.update(repeating: 0, count: capacity)
         counts.update(repeating: 0, count: capacity)
         size = 0
-        lock.unlock()
     }
 
     /// Backward-shift deletion keeps probe chains intact without tombstones.
@@ -383,31 +379,4 @@ final class RootTable: @unchecked Sendable {
         oldKeys.deallocate()
         oldCounts.deallocate()
     }
-}
-
-/// A test-and-test-and-set spin lock for short critical sections that are nearly always
-/// uncontended; it yields the CPU after a few rounds of waiting.
-final class SpinLock: @unchecked Sendable {
-    private let word = Atomic<Bool>(false)
-
-    @inline(__always)
-    func lock() {
-        if word.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { return }
-        lockSlow()
-    }
-
-    @inline(never)
-    private func lockSlow() {
-        var spins = 0
-        while true {
-            while word.load(ordering: .relaxed) {
-                spins += 1
-                if spins > 100 { sched_yield() }
-            }
-            if word.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { return }
-        }
-    }
-
-    @inline(__always)
-    func unlock() { word.store(false, ordering: .releasing) }
 }
