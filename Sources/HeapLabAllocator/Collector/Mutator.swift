@@ -17,8 +17,8 @@
 // - once the roots are scanned (black), a thread can only obtain pointers from the heap
 //   (protected by the Yuasa half), from its black roots, or from new objects (allocated
 //   black), so its roots never need rescanning.
-// Roots here are explicit tables that other threads can also change (a hold taken on one
-// thread may be dropped on another), so while marking every hold taken or dropped shades its
+// Roots here are explicit tables (a hold taken on one thread may be dropped on another, through
+// the collector's orphan queue), so while marking every hold taken or dropped shades its
 // object too: a root removal is a pointer deletion (Yuasa), a root addition an insertion.
 // When not marking the barrier is one relaxed load and a predictable branch.
 //
