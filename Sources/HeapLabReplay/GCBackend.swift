@@ -154,7 +154,7 @@ final class GCRunState: @unchecked Sendable {
         var ends: [Int: Double] = [:]
         var useAfterFree: GCUseAfterFree? = nil
     }
-    let shared = Mutex(Shared())
+    let shared = PthreadLocked(Shared())
 
     init(workers: Int, detailedEvents: Bool) {
         self.workers = workers

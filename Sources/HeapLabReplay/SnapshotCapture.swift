@@ -500,7 +500,7 @@ public enum SnapshotReplay {
         let threadCount = program.info.traceThreads
         var written = [WrittenSnapshot?](repeating: nil, count: plans.count)
         var failure: InputError? = nil
-        let resultLock = Mutex(())
+        let resultLock = PthreadLocked(())
         let pauses = ReplayPauses(workers: program.info.workers, ends: plans.map(\.opEnds)) { k, _, table in
             let t0 = ReplaySystem.monotonicNanos()
             let plan = plans[k]
@@ -774,7 +774,7 @@ public final class GCSnapshotSession: @unchecked Sendable {
         var captureSeconds: [Int: Double] = [:]
         var ended = false
     }
-    let shared: Mutex<Shared>
+    let shared: PthreadLocked<Shared>
 
     init(program: ReplayProgram, planner: SnapshotPlanner, trace: String, request: SnapshotRequest, options: GCReplayOptions) {
         everyGC = request.everyGC
@@ -789,7 +789,7 @@ public final class GCSnapshotSession: @unchecked Sendable {
         streamLengths = program.info.streams.map(\.opCount)
         self.options = options
         slotCount = max(program.info.slotCount, 1)
-        shared = Mutex(Shared(mutators: [Mutator?](repeating: nil, count: program.info.workers)))
+        shared = PthreadLocked(Shared(mutators: [Mutator?](repeating: nil, count: program.info.workers)))
         logs = .allocate(capacity: max(workers, 1))
         for w in 0..<workers {
             // Room for every allocation the worker makes (only with --snapshot-every-gc).

@@ -28,7 +28,7 @@ public final class VerificationLog: @unchecked Sendable {
         var allocations = 0
         var frees = 0
     }
-    let state = Mutex(State())
+    let state = PthreadLocked(State())
 
     public init() {}
 

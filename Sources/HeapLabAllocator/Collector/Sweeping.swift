@@ -191,9 +191,15 @@ extension Collector {
         }
         let freedObjects = Int(span.pointee.allocCount) - live
         if freedObjects > 0 { sweptFrees.add(freedObjects, ordering: .relaxed) }
-        span.pointee.allocBits.update(from: span.pointee.gcmarkBits, count: words)
+        // allocBits := gcmarkBits (slots past nelems read as taken), word by word as atomics:
+        // under verify, replay threads read allocBits (isAllocatedBit) while this runs.
+        let allocWords = UnsafeMutableRawPointer(span.pointee.allocBits).assumingMemoryBound(to: Atomic<UInt64>.self)
+        for w in 0..<words {
+            var bits = span.pointee.gcmarkBits[w]
+            if w == words - 1 && nelems & 63 != 0 { bits |= ~UInt64(0) << UInt64(nelems & 63) }
+            allocWords[w].store(bits, ordering: .relaxed)
+        }
         span.pointee.gcmarkBits.update(repeating: 0, count: words)
-        if nelems & 63 != 0 { span.pointee.allocBits[words - 1] |= ~UInt64(0) << UInt64(nelems & 63) }
         span.pointee.allocCount = UInt32(live)
         span.freeindexAtomic.pointee.store(0, ordering: .relaxed)
         span.refillAllocCache(0)
@@ -293,7 +299,10 @@ extension Collector {
 }
 
 extension UnsafeMutablePointer where Pointee == MSpan {
+    /// Whether slot `index` is set in allocBits. Atomic: under verify, replay threads ask
+    /// (Collector.isAllocated) while a sweeper rewrites the span's allocBits.
     func isAllocatedBit(_ index: Int) -> Bool {
-        pointee.allocBits[index >> 6] & (UInt64(1) << UInt64(index & 63)) != 0
+        UnsafeMutableRawPointer(pointee.allocBits + (index >> 6)).assumingMemoryBound(to: Atomic<UInt64>.self)
+            .pointee.load(ordering: .relaxed) & (UInt64(1) << UInt64(index & 63)) != 0
     }
 }
