@@ -35,7 +35,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
+public import Synchronization
 
 /// How the collector runs.
 public struct GCConfiguration: Sendable {
@@ -116,8 +116,8 @@ public final class Collector: @unchecked Sendable {
     let pool = WorkPool()
 
     // Hot flags, read by mutators on every operation or pointer store.
-    let phaseWord = Atomic<UInt32>(GCPhase.off.rawValue)
-    let writeBarrier = Atomic<UInt32>(0)
+    @usableFromInline let phaseWord = Atomic<UInt32>(GCPhase.off.rawValue)
+    @usableFromInline let writeBarrier = Atomic<UInt32>(0)
     let cycleNumber = Atomic<Int>(0)
 
     // Pacing figures shared with mutators.
@@ -161,7 +161,7 @@ public final class Collector: @unchecked Sendable {
     let orphanLock = HeapLock()
     var orphanDrops: [UInt] = []
     /// Bumped per posted drop; a mutator looks at the queue when it has not seen the latest.
-    let orphanGeneration = Atomic<Int>(0)
+    @usableFromInline let orphanGeneration = Atomic<Int>(0)
     /// Sweeping of the last cycle is complete.
     let sweepDone = Atomic<Bool>(true)
     /// Objects freed by sweeping, in total.

@@ -9,7 +9,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
+public import Synchronization
 
 extension Collector {
     /// Greys the object containing `addr` (any interior pointer): sets its mark bit and, if
@@ -70,6 +70,7 @@ extension Collector {
     /// waits in the orphan queue until the holder takes it at a safepoint, or until the next
     /// stop, where the coordinator applies every posted drop. Until then the object stays a
     /// root: the collector may keep it one cycle longer, never frees it early.
+    @usableFromInline @inline(never)
     func postOrphanDrop(_ object: UInt) {
         orphanLock.lock()
         orphanDrops.append(object)

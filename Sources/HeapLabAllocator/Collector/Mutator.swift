@@ -31,17 +31,17 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
+public import Synchronization
 
 public final class Mutator: @unchecked Sendable {
-    unowned(unsafe) let collector: Collector
+    @usableFromInline unowned(unsafe) let collector: Collector
     /// This thread's mcache (GC mode).
     public let cache: ThreadCache
-    let stopRequested = Atomic<Bool>(false)
+    @usableFromInline let stopRequested = Atomic<Bool>(false)
     /// The collector asks this thread to scan its roots (at mark setup) or, once they are
     /// scanned, to flush its grey buffer (the ragged barrier before mark termination). It
     /// clears the flag when done.
-    let scanRequested = Atomic<Bool>(false)
+    @usableFromInline let scanRequested = Atomic<Bool>(false)
     /// The stop (Collector.stopEpoch) this thread is parked for; stale once it resumes, so a
     /// thread on its way out of one stop never counts as parked for the next.
     let parkedEpoch = Atomic<Int>(0)
@@ -49,10 +49,10 @@ public final class Mutator: @unchecked Sendable {
     let resume = Condition()
     let work: GCWork
     /// Mutable per-thread state in plain memory (read on the allocation and barrier paths).
-    let hot: UnsafeMutablePointer<MutatorHot>
-    let roots = RootTable()
+    @usableFromInline let hot: UnsafeMutablePointer<MutatorHot>
+    @usableFromInline let roots = RootTable()
 
-    struct MutatorHot {
+    @usableFromInline struct MutatorHot {
         /// Bytes this mutator may still allocate during mark before it must assist.
         var assistBalance: Int = 0
         /// Its roots are not scanned yet this cycle (Go: the stack is grey).
@@ -60,7 +60,7 @@ public final class Mutator: @unchecked Sendable {
         var assistNanos: Int = 0
         var assists: Int = 0
         /// The orphan-drop generation this thread last looked at (Collector.orphanGeneration).
-        var orphanGenerationSeen: Int = 0
+        @usableFromInline var orphanGenerationSeen: Int = 0
     }
 
     init(collector: Collector, cache: ThreadCache) {
@@ -94,9 +94,11 @@ public final class Mutator: @unchecked Sendable {
             p = q
         }
         if !noscan {
+            // A small object came from the mcache's current span of its (scan) class: its
+            // slot size is there (no trip through the size-class tables' lazy global).
             let objectSize = size > AllocatorConstants.maxSmallSize
                 ? (size + AllocatorConstants.pageSize - 1) & ~(AllocatorConstants.pageSize - 1)
-                : Int(SizeClassLookup.shared.sizes[Int(cache.c.pointee.sizeClassOf(size))])
+                : Int(cache.c.pointee.alloc[Int(cache.c.pointee.sizeClassOf(size)) &<< 1].pointee.elemSize)
             collector.bits.setObject(UInt(bitPattern: p), ptrs: pointerSlots, sizeWords: objectSize >> 3)
         }
         return p
@@ -116,7 +118,7 @@ public final class Mutator: @unchecked Sendable {
     // MARK: Write barrier
 
     /// Stores `value` (nil: 0) in pointer slot `slot` of `object`, through the write barrier.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func writePointer(_ object: UnsafeMutableRawPointer, slot: Int, _ value: UnsafeMutableRawPointer?) {
         let slotAddress = object + slot &* 8
         if collector.writeBarrier.load(ordering: .relaxed) != 0 {
@@ -129,13 +131,13 @@ public final class Mutator: @unchecked Sendable {
     }
 
     /// Reads pointer slot `slot` of `object`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func readPointer(_ object: UnsafeMutableRawPointer, slot: Int) -> UnsafeMutableRawPointer? {
         UnsafeMutableRawPointer(bitPattern: (object + slot &* 8).assumingMemoryBound(to: Atomic<UInt>.self).pointee
             .load(ordering: .acquiring))
     }
 
-    @inline(never)
+    @usableFromInline @inline(never)
     func barrier(_ slotAddress: UnsafeMutableRawPointer, _ value: UnsafeMutableRawPointer?) {
         let old = slotAddress.assumingMemoryBound(to: Atomic<UInt>.self).pointee.load(ordering: .acquiring)
         if old != 0 { collector.greyObject(old, work) }
@@ -145,22 +147,26 @@ public final class Mutator: @unchecked Sendable {
     // MARK: Roots
 
     /// Takes one hold on `object` (the trace's `a` and `h`): it is a root of this thread.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func hold(_ object: UnsafeMutableRawPointer) {
         roots.add(UInt(bitPattern: object))
-        if collector.writeBarrier.load(ordering: .relaxed) != 0 { collector.greyObject(UInt(bitPattern: object), work) }
+        if collector.writeBarrier.load(ordering: .relaxed) != 0 { shade(UInt(bitPattern: object)) }
     }
 
     /// Drops one hold on `object` (the trace's `f`), taken by this thread or, if this thread
     /// holds none, by another: that thread applies the drop at its next safepoint (or the
     /// collector at its next stop), as only a table's owner changes it.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func drop(_ object: UnsafeMutableRawPointer) {
         if !roots.remove(UInt(bitPattern: object)) {
             collector.postOrphanDrop(UInt(bitPattern: object))
         }
-        if collector.writeBarrier.load(ordering: .relaxed) != 0 { collector.greyObject(UInt(bitPattern: object), work) }
+        if collector.writeBarrier.load(ordering: .relaxed) != 0 { shade(UInt(bitPattern: object)) }
     }
+
+    /// Greys `object` (a hold taken or dropped while marking).
+    @usableFromInline @inline(never)
+    func shade(_ object: UInt) { collector.greyObject(object, work) }
 
     /// Whether this thread holds `object`.
     public func holds(_ object: UnsafeRawPointer) -> Bool { roots.count(of: UInt(bitPattern: object)) > 0 }
@@ -193,7 +199,7 @@ public final class Mutator: @unchecked Sendable {
 
     /// A safepoint: call between operations. Parks if the collector is stopping the world;
     /// scans this thread's roots if the collector asked.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func poll() {
         if stopRequested.load(ordering: .relaxed) || scanRequested.load(ordering: .relaxed)
             || collector.orphanGeneration.load(ordering: .relaxed) != hot.pointee.orphanGenerationSeen {
@@ -201,7 +207,7 @@ public final class Mutator: @unchecked Sendable {
         }
     }
 
-    @inline(never)
+    @usableFromInline @inline(never)
     func pollSlow() {
         if collector.orphanGeneration.load(ordering: .acquiring) != hot.pointee.orphanGenerationSeen {
             collector.takeOrphanDrops(for: self)
@@ -284,6 +290,7 @@ public final class Mutator: @unchecked Sendable {
 /// which orders every access. (A lock here, even a spin lock's one compare-exchange per
 /// `a`/`h`/`f`, was a quarter to a third of the mutator's time.) A drop made on another
 /// thread goes through the collector's orphan queue (Marking.swift).
+@usableFromInline
 final class RootTable: @unchecked Sendable {
     private var keys: UnsafeMutablePointer<UInt>
     private var counts: UnsafeMutablePointer<UInt32>
@@ -301,6 +308,7 @@ final class RootTable: @unchecked Sendable {
 
     @inline(__always) private func hash(_ k: UInt) -> Int { Int(truncatingIfNeeded: (k &>> 4) &* 0x9E37_79B9_7F4A_7C15 &>> 16) }
 
+    @usableFromInline
     func add(_ k: UInt) {
         if (size + 1) * 4 > capacity * 3 { grow() }
         var i = hash(k) & (capacity - 1)
@@ -310,6 +318,7 @@ final class RootTable: @unchecked Sendable {
     }
 
     /// Removes one hold; false if there was none.
+    @usableFromInline
     func remove(_ k: UInt) -> Bool {
         var i = hash(k) & (capacity - 1)
         while keys[i] != 0 {
