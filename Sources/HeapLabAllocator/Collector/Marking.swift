@@ -70,12 +70,14 @@ extension Collector {
     /// waits in the orphan queue until the holder takes it at a safepoint, or until the next
     /// stop, where the coordinator applies every posted drop. Until then the object stays a
     /// root: the collector may keep it one cycle longer, never frees it early.
+    /// Returns the new generation.
     @usableFromInline @inline(never)
-    func postOrphanDrop(_ object: UInt) {
+    func postOrphanDrop(_ object: UInt) -> Int {
         orphanLock.lock()
         orphanDrops.append(object)
-        orphanGeneration.add(1, ordering: .releasing)
+        let generation = orphanGeneration.add(1, ordering: .releasing).newValue
         orphanLock.unlock()
+        return generation
     }
 
     /// A mutator at a safepoint takes the posted drops of holds it has.

@@ -159,7 +159,10 @@ public final class Mutator: @unchecked Sendable {
     @inlinable @inline(__always)
     public func drop(_ object: UnsafeMutableRawPointer) {
         if !roots.remove(UInt(bitPattern: object)) {
-            collector.postOrphanDrop(UInt(bitPattern: object))
+            let generation = collector.postOrphanDrop(UInt(bitPattern: object))
+            // The poster does not hold what it posted: if it had seen every earlier post, it
+            // has nothing new to look at (saves it a pass over the queue at its next poll).
+            if hot.pointee.orphanGenerationSeen == generation &- 1 { hot.pointee.orphanGenerationSeen = generation }
         }
         if collector.writeBarrier.load(ordering: .relaxed) != 0 { shade(UInt(bitPattern: object)) }
     }
