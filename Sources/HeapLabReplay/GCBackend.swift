@@ -425,14 +425,7 @@ public final class GCBackend: ReplayBackend {
                                      workerSpans: snapshot.starts.keys.sorted().map { ($0, snapshot.starts[$0]!, snapshot.ends[$0] ?? t1) },
                                      cycles: collector.cycles, collectorStart: collector.startTime,
                                      replayStart: t0, replayEnd: t1)
-        let file = try AtomicOutputFile(path: path)
-        do {
-            try file.write(text)
-            try file.commit()
-        } catch {
-            file.abandon()
-            throw error
-        }
+        try AtomicOutputFile.write(text, to: path)
     }
 }
 

@@ -93,6 +93,19 @@ public final class AtomicOutputFile {
         committed = true
     }
 
+    /// Writes `text` to `path` whole: under a temporary name, renamed when complete; on an
+    /// error the temporary file is removed and `path` is left as it was.
+    public static func write(_ text: String, to path: String) throws(InputError) {
+        let file = try AtomicOutputFile(path: path)
+        do {
+            try file.write(text)
+            try file.commit()
+        } catch {
+            file.abandon()
+            throw error
+        }
+    }
+
     /// Removes the temporary file; the destination is left as it was.
     public func abandon() {
         if fd >= 0 { close(fd); fd = -1 }

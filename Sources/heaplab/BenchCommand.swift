@@ -124,20 +124,9 @@ struct BenchCommand: ParsableCommand {
         bar.finish()
         print(result.table(), terminator: "")
         try reportingInputErrors {
-            if let json { try write(result.json().serialized() + "\n", to: json) }
-            if let csv { try write(result.csv(), to: csv) }
-            if let html { try write(BenchHTML.render(result), to: html) }
-        }
-    }
-
-    func write(_ text: String, to path: String) throws(InputError) {
-        let file = try AtomicOutputFile(path: path)
-        do {
-            try file.write(text)
-            try file.commit()
-        } catch {
-            file.abandon()
-            throw error
+            if let json { try AtomicOutputFile.write(result.json().serialized() + "\n", to: json) }
+            if let csv { try AtomicOutputFile.write(result.csv(), to: csv) }
+            if let html { try AtomicOutputFile.write(BenchHTML.render(result), to: html) }
         }
     }
 }

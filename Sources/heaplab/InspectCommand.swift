@@ -274,9 +274,7 @@ struct InspectSpans: ParsableCommand {
         if let svg {
             let picture = SpanHeatMap.svg(s, width: width)
             try reportingInputErrors {
-                let out = try AtomicOutputFile(path: svg)
-                try out.write(picture)
-                try out.commit()
+                try AtomicOutputFile.write(picture, to: svg)
             }
         }
         if json {
