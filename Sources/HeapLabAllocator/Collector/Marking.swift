@@ -21,8 +21,7 @@ extension Collector {
         let index = large ? 0 : Int(span.objectIndex(ofOffset: addr &- span.pointee.startAddr))
         if index >= Int(span.pointee.nelems) { return }
         // A free slot is not an object (Go's isFree): nothing valid points at it.
-        if index >= Int(span.freeindexAtomic.pointee.load(ordering: .relaxed))
-            && span.pointee.allocBits[index >> 6] & (UInt64(1) << UInt64(index & 63)) == 0 { return }
+        if span.isFree(index) { return }
         let bit = UInt64(1) << UInt64(index & 63)
         let word = UnsafeMutableRawPointer(span.pointee.gcmarkBits + (index >> 6)).assumingMemoryBound(to: Atomic<UInt64>.self)
         if word.pointee.load(ordering: .relaxed) & bit != 0 { return }

@@ -182,8 +182,7 @@ extension Collector {
         if configuration.verify {
             // Poison what dies, so that a later use of a freed object shows.
             for index in 0..<nelems {
-                let allocated = index < Int(span.pointee.freeindex) || span.isAllocatedBit(index)
-                if allocated && !span.isMarked(index) {
+                if !span.isFree(index) && !span.isMarked(index) {
                     memset(UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr + UInt(index * Int(span.pointee.elemSize)))!,
                            0xde, Int(span.pointee.elemSize))
                 }
@@ -299,8 +298,16 @@ extension Collector {
 }
 
 extension UnsafeMutablePointer where Pointee == MSpan {
+    /// Go's isFree: slot `index` holds no object (the allocation cursor has not passed it and
+    /// its allocBits bit is clear). Markers and verify ask from other threads than the owner.
+    @inline(__always)
+    func isFree(_ index: Int) -> Bool {
+        index >= Int(freeindexAtomic.pointee.load(ordering: .relaxed)) && !isAllocatedBit(index)
+    }
+
     /// Whether slot `index` is set in allocBits. Atomic: under verify, replay threads ask
     /// (Collector.isAllocated) while a sweeper rewrites the span's allocBits.
+    @inline(__always)
     func isAllocatedBit(_ index: Int) -> Bool {
         UnsafeMutableRawPointer(pointee.allocBits + (index >> 6)).assumingMemoryBound(to: Atomic<UInt64>.self)
             .pointee.load(ordering: .relaxed) & (UInt64(1) << UInt64(index & 63)) != 0

@@ -15,7 +15,7 @@ extension Collector {
         if span.pointee.divMul == 0 { return (span.pointee.startAddr, span, 0) }
         let index = Int(span.objectIndex(ofOffset: addr - span.pointee.startAddr))
         if index >= Int(span.pointee.nelems) { return nil }
-        if index >= Int(span.freeindexAtomic.pointee.load(ordering: .relaxed)) && !span.isAllocatedBit(index) { return nil }
+        if span.isFree(index) { return nil }
         return (span.pointee.startAddr + UInt(index * Int(span.pointee.elemSize)), span, index)
     }
 
