@@ -509,3 +509,50 @@ final class GraphStress: @unchecked Sendable {
         gc.unregisterMutator(holder)
     }
 }
+
+/// The root table against a dictionary model: holds and drops in a mix of LIFO (the recent
+/// buffer's case), out-of-order and long-lived patterns, counts, removals of what is not
+/// held, and whole-table walks after every few operations.
+@Suite struct RootTableTests {
+    @Test(arguments: [1, 2, 3])
+    func matchesADictionaryModel(seed: UInt64) {
+        var rng = SplitMix64(state: seed)
+        let table = RootTable()
+        var model: [UInt: Int] = [:]
+        var recent: [UInt] = []
+        func key(_ n: UInt64) -> UInt { UInt(0x10_0000 + n * 16) }
+        for step in 0..<40_000 {
+            let r = rng.next() % 100
+            if r < 45 {
+                // A new hold: a recent object again (h), or another.
+                let k = rng.next() % 4 == 0 && !recent.isEmpty ? recent[Int(rng.next() % UInt64(recent.count))] : key(rng.next() % 3000)
+                table.add(k)
+                model[k, default: 0] += 1
+                recent.append(k)
+                if recent.count > 12 { recent.removeFirst() }
+            } else if r < 90 {
+                // A drop: usually of something held lately, sometimes of anything.
+                let k = !recent.isEmpty && rng.next() % 3 != 0 ? recent[Int(rng.next() % UInt64(recent.count))] : key(rng.next() % 3000)
+                let held = model[k, default: 0] > 0
+                #expect(table.remove(k) == held)
+                if held { model[k]! -= 1; if model[k] == 0 { model[k] = nil } }
+            } else {
+                let k = key(rng.next() % 3000)
+                #expect(table.count(of: k) == model[k, default: 0])
+            }
+            if step % 997 == 0 {
+                var seen: [UInt: Int] = [:]
+                table.forEach { k, c in
+                    #expect(seen[k] == nil)
+                    seen[k] = c
+                }
+                #expect(seen == model)
+                #expect(table.size == model.count)
+            }
+        }
+        table.removeAll()
+        var any = false
+        table.forEach { _, _ in any = true }
+        #expect(!any && table.size == 0)
+    }
+}
