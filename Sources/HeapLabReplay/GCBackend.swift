@@ -5,8 +5,10 @@
 // runs the record:
 //
 //   gcAlloc     p = Mutator.allocate(size, ptrs) (zeroed; pointer slots nil), the first word
-//               written (pointer-free objects: the slot number, as every back end does), one
-//               byte in every further page, hold(p): the new object is a root of this thread
+//               written (pointer-free objects: the slot number, as every back end does),
+//               hold(p): the new object is a root of this thread, then one byte in every
+//               further page (polling every 64 KiB: a large object's page faults must not hold
+//               up a stop)
 //   hold/drop   Mutator.hold / Mutator.drop (a hold taken on another thread is dropped from
 //               that thread's roots: Mutator.drop searches them)
 //   store       Mutator.writePointer: through the write barrier
@@ -482,9 +484,11 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores, L: GCOpLog>(
             } else {
                 p.storeBytes(of: UInt8(truncatingIfNeeded: op.slot), as: UInt8.self)
             }
-            touchPages(p, from: 0, to: size)
+            // Held before the rest of it is touched: that polls (a large object's pages take
+            // a page fault each), and a collection may start meanwhile.
             m.hold(p)
             table[slot] = p
+            touchPagesPolling(p, from: 0, to: size, m)
             log.allocated(slot: slot, p, size: size)
         case ReplayOp.hold:
             let p = table[slot].unsafelyUnwrapped
@@ -510,14 +514,15 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores, L: GCOpLog>(
             let oldSize = Int(truncatingIfNeeded: ops[i &+ 1].arg)
             let holds = Int(ops[i &+ 1].slot)
             guard let p = m.allocate(size: newSize, pointerSlots: 0) else { return i }
-            p.copyMemory(from: old, byteCount: min(oldSize, newSize))
+            // holds + 1: the extra one keeps the copy a root until the stores the lowering
+            // put after this op make it reachable as the original was. Taken before the copy,
+            // which polls between chunks (the old object is still held meanwhile).
+            for _ in 0...holds { m.hold(p) }
+            copyPolling(p, from: old, byteCount: min(oldSize, newSize), m)
             if newSize > oldSize {
                 p.storeBytes(of: 1, toByteOffset: oldSize, as: UInt8.self)
-                touchPages(p, from: oldSize, to: newSize)
+                touchPagesPolling(p, from: oldSize, to: newSize, m)
             }
-            // holds + 1: the extra one keeps the copy a root until the stores the lowering
-            // put after this op make it reachable as the original was.
-            for _ in 0...holds { m.hold(p) }
             for _ in 0..<holds { m.drop(old) }
             table[slot] = p
             log.moved(slot: slot, p, size: newSize)
@@ -545,6 +550,45 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores, L: GCOpLog>(
         sync.published(i)
     }
     return end
+}
+
+/// Bytes a collector-replay op touches or copies between safepoints: a large object's pages
+/// each take a page fault (about a microsecond), and a stop must not wait for hundreds (Go's
+/// large allocations clear memory in preemptible chunks, and its goroutines are preempted
+/// asynchronously).
+let pollEveryBytes = 64 << 10
+
+/// touchPages, polling every 64 KiB. The object must be held.
+@inline(__always)
+func touchPagesPolling(_ p: UnsafeMutableRawPointer, from: Int, to: Int, _ m: Mutator) {
+    if to &- from <= pollEveryBytes { return touchPages(p, from: from, to: to) }
+    touchPagesInChunks(p, from: from, to: to) { m.poll() }
+}
+
+/// touchPages over [from, to) in 64 KiB chunks, calling `poll` after each: the same bytes.
+@inline(never)
+func touchPagesInChunks(_ p: UnsafeMutableRawPointer, from: Int, to: Int, poll: () -> Void) {
+    var start = from
+    while start < to {
+        let end = min(to, start + pollEveryBytes)
+        // From the byte before the chunk: a page boundary exactly at its start is this
+        // chunk's (touchPages writes the boundaries after its first byte).
+        touchPages(p, from: start == from ? start : start &- 1, to: end)
+        poll()
+        start = end
+    }
+}
+
+/// copyMemory, polling every 64 KiB. Both objects must be held.
+@inline(__always)
+func copyPolling(_ p: UnsafeMutableRawPointer, from old: UnsafeMutableRawPointer, byteCount: Int, _ m: Mutator) {
+    var done = 0
+    while byteCount &- done > pollEveryBytes {
+        (p + done).copyMemory(from: old + done, byteCount: pollEveryBytes)
+        done &+= pollEveryBytes
+        m.poll()
+    }
+    (p + done).copyMemory(from: old + done, byteCount: byteCount &- done)
 }
 
 extension ReplayRunner {

@@ -441,3 +441,27 @@ func handMadeProgram(_ ops: [ReplayOp], slots: Int) throws -> ReplayProgram {
     _ = ftruncate(fd, off_t(ReplaySystem.roundUpToPage(headerBytes + ops.count * 16)))
     return try ReplayProgram(fd: fd)
 }
+
+/// The collector replay touches a large object's pages in 64 KiB chunks with a safepoint
+/// between them: the bytes written must be exactly those of one touchPages over the range.
+@Suite struct ChunkedTouchTests {
+    @Test(arguments: [(0, 300_000), (1, 262_144), (4095, 200_001), (100, 65_536), (5, 70_000), (0, 65_537)])
+    func chunkedTouchWritesTheSameBytesAsOneTouch(from: Int, to: Int) {
+        let size = 320 << 10
+        // Page-aligned, as a large object is.
+        let whole = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+        let chunked = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+        defer { whole.deallocate(); chunked.deallocate() }
+        whole.initializeMemory(as: UInt8.self, repeating: 0xFF, count: size)
+        chunked.initializeMemory(as: UInt8.self, repeating: 0xFF, count: size)
+        touchPages(whole, from: from, to: to)
+        var polls = 0
+        touchPagesInChunks(chunked, from: from, to: to) { polls += 1 }
+        #expect(memcmp(whole, chunked, size) == 0)
+        #expect(polls == (to - from + (64 << 10) - 1) / (64 << 10))
+        // And they are the page boundaries after `from`, up to `to`.
+        var touched = 0
+        for i in 0..<size where whole.load(fromByteOffset: i, as: UInt8.self) == 0 { touched += 1 }
+        #expect(touched == (to - 1) / 4096 - from / 4096)
+    }
+}
