@@ -14,14 +14,17 @@
 //               follows it with stores that re-point every pointer slot that pointed at the
 //               old object, then drops the extra hold. The old copy becomes garbage. (Only
 //               pointer-free objects are resized, so nothing inside the copy needs updating.)
-//   wait        spin until the other worker got there, answering safepoints meanwhile
+//   wait        spin until the other worker got there, answering safepoints meanwhile (a
+//               long wait declares the thread idle, Mutator.setIdle: idle marking may
+//               use its CPU)
 // and `Mutator.poll()` (a safepoint) before every op. A worker that waits must poll: a
 // stop-the-world request waits for every registered mutator to park.
 //
 // Threads. Each replay worker registers one Mutator (one mcache) on its own thread before
 // timing starts (makeAllocator). When its stream ends it stays registered, answering
 // safepoints, until every worker is done: its roots are the trace's holds and another
-// thread may still use (or drop) what it holds. Then it unregisters; the last one out
+// thread may still use (or drop) what it holds (it is idle meanwhile, Mutator.setIdle, so
+// that an idle mark worker may use its CPU). Then it unregisters; the last one out
 // stops the collector, so no cycle runs after the replay.
 //
 // Verify (`--verify`): the collector re-marks after every cycle with the world stopped and
@@ -97,6 +100,9 @@ public struct GCReplayOptions: Equatable, Sendable {
     public var heapMinimum: Int? = nil
     /// Every collection stops the world (gcstoptheworld=1).
     public var stopTheWorld = false
+    /// CPUs the mutators leave idle mark flat out (Go's idle marking); false: only the 25%
+    /// background workers mark.
+    public var idleMarking = true
     /// Print Go's gctrace line per cycle to stderr.
     public var gctrace = false
     /// Write a Chrome trace-event timeline to this file.
@@ -122,6 +128,7 @@ public struct GCReplayOptions: Equatable, Sendable {
         var a = ["--gogc", gogc.map(String.init) ?? "off", "--memlimit", memoryLimit.map(String.init) ?? "off"]
         if let heapMinimum { a += ["--heap-minimum", String(heapMinimum)] }
         if stopTheWorld { a.append("--stw") }
+        if !idleMarking { a.append("--no-idle-marking") }
         if gctrace { a.append("--gctrace") }
         if let timeline { a += ["--timeline", timeline] }
         if rawStores { a.append("--raw-stores") }
@@ -266,6 +273,7 @@ public final class GCBackend: ReplayBackend {
         config.memoryLimit = options.memoryLimit
         config.heapMinimum = options.heapMinimum
         config.stopTheWorld = options.stopTheWorld
+        config.idleMarking = options.idleMarking
         config.verify = verify
         config.onEvent = { state.record($0) }
         if options.gctrace {
@@ -324,6 +332,7 @@ public final class GCBackend: ReplayBackend {
     /// worker out stops the collector.
     public func releaseAllocator(_ allocator: inout Allocator, worker: Int) {
         state.finished.add(1, ordering: .acquiringAndReleasing)
+        allocator.mutator.setIdle(true)
         while state.finished.load(ordering: .acquiring) < state.workers && !state.aborted.load(ordering: .acquiring) {
             allocator.mutator.poll()
             sched_yield()
@@ -404,7 +413,8 @@ public final class GCBackend: ReplayBackend {
                            heapAtStartBytes: r.heapAtStart, heapAtMarkEndBytes: r.heapAtMarkEnd, heapMarkedBytes: r.heapMarked,
                            goalBytes: r.goal, assistSeconds: r.assistSeconds, assists: r.assists,
                            backgroundCPUSeconds: r.backgroundCPUSeconds, gctrace: r.gctraceLine,
-                           markSetupStoppingSeconds: r.stw1Stopping, markTerminationStoppingSeconds: r.stw2Stopping)
+                           markSetupStoppingSeconds: r.stw1Stopping, markTerminationStoppingSeconds: r.stw2Stopping,
+                           idleCPUSeconds: r.idleCPUSeconds)
         }
         let final = state.finalHeap.load(ordering: .relaxed)
         let peak = max(final, records.map { max($0.heapAtMarkEnd, $0.heapAtStart) }.max() ?? 0)
@@ -414,7 +424,7 @@ public final class GCBackend: ReplayBackend {
             replaySeconds: t1 - t0, cycles: cycles, pauses: pauses,
             backgroundCPUSeconds: records.reduce(0) { $0 + $1.backgroundCPUSeconds },
             assistSeconds: records.reduce(0) { $0 + $1.assistSeconds }, assists: records.reduce(0) { $0 + $1.assists },
-            peakHeapBytes: peak, finalHeapBytes: final)
+            peakHeapBytes: peak, finalHeapBytes: final, idleCPUSeconds: records.reduce(0) { $0 + $1.idleCPUSeconds })
     }
 
     /// Writes the Chrome trace-event timeline (GCTimeline.swift) to `path`, atomically.
@@ -515,11 +525,13 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores, L: GCOpLog>(
             let w = Int(op.worker), n = Int(truncatingIfNeeded: op.arg)
             var spins = 0
             while !sync.reached(worker: w, count: n) {
-                if sync.isAborted { return i }
+                if sync.isAborted { m.setIdle(false); return i }
                 m.poll()
                 spins &+= 1
-                if spins > 100 { sched_yield() }
+                // A long wait leaves the CPU to others, idle marking among them.
+                if spins > 100 { m.setIdle(true); sched_yield() }
             }
+            if spins > 100 { m.setIdle(false) }
         default:
             break
         }

@@ -147,14 +147,17 @@ public struct GCCycleSummary: Equatable, Sendable {
     public var assistSeconds: Double
     public var assists: Int
     public var backgroundCPUSeconds: Double
+    /// CPU of idle mark workers (Go's idle marking: CPUs no mutator used).
+    public var idleCPUSeconds: Double
     /// Go's gctrace line for the cycle.
     public var gctrace: String
 
     public init(cycle: Int, startSeconds: Double, markSetupSeconds: Double, concurrentMarkSeconds: Double,
                 markTerminationSeconds: Double, heapAtStartBytes: Int, heapAtMarkEndBytes: Int, heapMarkedBytes: Int,
                 goalBytes: Int, assistSeconds: Double, assists: Int, backgroundCPUSeconds: Double, gctrace: String,
-                markSetupStoppingSeconds: Double = 0, markTerminationStoppingSeconds: Double = 0) {
+                markSetupStoppingSeconds: Double = 0, markTerminationStoppingSeconds: Double = 0, idleCPUSeconds: Double = 0) {
         self.cycle = cycle
+        self.idleCPUSeconds = idleCPUSeconds
         self.markSetupStoppingSeconds = markSetupStoppingSeconds
         self.markTerminationStoppingSeconds = markTerminationStoppingSeconds
         self.startSeconds = startSeconds
@@ -188,6 +191,8 @@ public struct GCReport: Equatable, Sendable {
     /// Stop-the-world pauses, seconds from the start of the replay, sorted and disjoint.
     public var pauses: [(start: Double, end: Double)]
     public var backgroundCPUSeconds: Double
+    /// CPU of idle mark workers (marking on CPUs no mutator used).
+    public var idleCPUSeconds: Double
     public var assistSeconds: Double
     public var assists: Int
     public var peakHeapBytes: Int
@@ -197,8 +202,10 @@ public struct GCReport: Equatable, Sendable {
 
     public init(gogc: Int?, memoryLimitBytes: Int?, heapMinimumBytes: Int?, stopTheWorld: Bool, verified: Bool, procs: Int,
                 replaySeconds: Double, cycles: [GCCycleSummary], pauses: [(start: Double, end: Double)],
-                backgroundCPUSeconds: Double, assistSeconds: Double, assists: Int, peakHeapBytes: Int, finalHeapBytes: Int) {
+                backgroundCPUSeconds: Double, assistSeconds: Double, assists: Int, peakHeapBytes: Int, finalHeapBytes: Int,
+                idleCPUSeconds: Double = 0) {
         self.gogc = gogc
+        self.idleCPUSeconds = idleCPUSeconds
         self.memoryLimitBytes = memoryLimitBytes
         self.heapMinimumBytes = heapMinimumBytes
         self.stopTheWorld = stopTheWorld
@@ -219,7 +226,8 @@ public struct GCReport: Equatable, Sendable {
             && a.stopTheWorld == b.stopTheWorld && a.verified == b.verified && a.procs == b.procs
             && a.replaySeconds == b.replaySeconds && a.cycles == b.cycles
             && a.pauses.map(\.start) == b.pauses.map(\.start) && a.pauses.map(\.end) == b.pauses.map(\.end)
-            && a.backgroundCPUSeconds == b.backgroundCPUSeconds && a.assistSeconds == b.assistSeconds
+            && a.backgroundCPUSeconds == b.backgroundCPUSeconds && a.idleCPUSeconds == b.idleCPUSeconds
+            && a.assistSeconds == b.assistSeconds
             && a.assists == b.assists && a.peakHeapBytes == b.peakHeapBytes && a.finalHeapBytes == b.finalHeapBytes
     }
 
@@ -242,7 +250,7 @@ public struct GCReport: Equatable, Sendable {
 
     /// Pause CPU as Go counts it: the stopped world costs every P.
     public var pauseCPUSeconds: Double { totalPauseSeconds * Double(procs) }
-    public var totalCPUSeconds: Double { backgroundCPUSeconds + assistSeconds + pauseCPUSeconds }
+    public var totalCPUSeconds: Double { backgroundCPUSeconds + idleCPUSeconds + assistSeconds + pauseCPUSeconds }
     /// GC CPU over the CPU the replay had (wall × P).
     public var cpuFraction: Double? { replaySeconds > 0 ? totalCPUSeconds / (replaySeconds * Double(procs)) : nil }
 
@@ -276,6 +284,7 @@ public struct GCReport: Equatable, Sendable {
             JSONMember("mmu", .object(Self.mmuWindows.map { JSONMember($0.name, .number(mmu(window: $0.seconds))) })),
             JSONMember("cpu", .object([
                 JSONMember("background_seconds", .double(backgroundCPUSeconds)),
+                JSONMember("idle_seconds", .double(idleCPUSeconds)),
                 JSONMember("assist_seconds", .double(assistSeconds)),
                 JSONMember("pause_seconds", .double(pauseCPUSeconds)),
                 JSONMember("total_seconds", .double(totalCPUSeconds)),
@@ -301,6 +310,7 @@ public struct GCReport: Equatable, Sendable {
                     JSONMember("assist_seconds", .double(c.assistSeconds)),
                     JSONMember("assists", .int(c.assists)),
                     JSONMember("background_cpu_seconds", .double(c.backgroundCPUSeconds)),
+                    JSONMember("idle_cpu_seconds", .double(c.idleCPUSeconds)),
                     JSONMember("gctrace", .string(c.gctrace)),
                 ])
             })),
@@ -339,13 +349,14 @@ public struct GCReport: Equatable, Sendable {
                                          heapMarkedBytes: hm, goalBytes: goal, assistSeconds: a, assists: an,
                                          backgroundCPUSeconds: bg, gctrace: line,
                                          markSetupStoppingSeconds: c["mark_setup_stopping_seconds"]?.doubleValue ?? 0,
-                                         markTerminationStoppingSeconds: c["mark_termination_stopping_seconds"]?.doubleValue ?? 0))
+                                         markTerminationStoppingSeconds: c["mark_termination_stopping_seconds"]?.doubleValue ?? 0,
+                                         idleCPUSeconds: c["idle_cpu_seconds"]?.doubleValue ?? 0))
         }
         self.init(gogc: json["gogc"]?.intValue, memoryLimitBytes: json["memory_limit_bytes"]?.intValue,
                   heapMinimumBytes: json["heap_minimum_bytes"]?.intValue, stopTheWorld: modeText == "stop-the-world",
                   verified: json["verified"] == .bool(true), procs: procs, replaySeconds: replay, cycles: cycles,
                   pauses: pauses, backgroundCPUSeconds: background, assistSeconds: assist, assists: assists,
-                  peakHeapBytes: peak, finalHeapBytes: final)
+                  peakHeapBytes: peak, finalHeapBytes: final, idleCPUSeconds: cpu["idle_seconds"]?.doubleValue ?? 0)
     }
 
     // MARK: text
@@ -370,7 +381,7 @@ public struct GCReport: Equatable, Sendable {
         let mmus = Self.mmuWindows.map { w in "\(w.name) " + percent(mmu(window: w.seconds)) }
         lines.append(row("MMU at 10 ms", percent(mmu(window: 0.010)), mmus.joined(separator: ", ") + " (minimum mutator utilisation)"))
         lines.append(row("GC CPU", Format.seconds(totalCPUSeconds),
-                         "background \(Format.seconds(backgroundCPUSeconds)), assist \(Format.seconds(assistSeconds)), pause × P \(Format.seconds(pauseCPUSeconds))"
+                         "background \(Format.seconds(backgroundCPUSeconds)), idle \(Format.seconds(idleCPUSeconds)), assist \(Format.seconds(assistSeconds)), pause × P \(Format.seconds(pauseCPUSeconds))"
                             + (cpuFraction.map { "; \(Format.fixed($0 * 100, 1))% of wall × P" } ?? "")))
         let goals = cycles.map(\.goalBytes)
         let goalText = goals.isEmpty ? "no cycle" : "goals \(Format.bytes(goals.min()!))–\(Format.bytes(goals.max()!))"

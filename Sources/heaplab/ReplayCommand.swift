@@ -67,6 +67,9 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "gc: every collection stops the world for its whole mark (Go's gcstoptheworld=1).")
     var stw = false
 
+    @Flag(help: "gc: no idle marking: only Go's 25% background workers mark, not CPUs the mutators leave idle (as on a machine with no spare CPU).")
+    var noIdleMarking = false
+
     @Flag(help: "gc: print Go's gctrace line for every collection to stderr.")
     var gctrace = false
 
@@ -91,8 +94,8 @@ struct ReplayCommand: ParsableCommand {
             throw ValidationError("--child-program-fd and --child-result-fd go together")
         }
         if allocator != AllocatorKind.gc.rawValue
-            && (gogc != nil || memlimit != nil || heapMinimum != nil || stw || gctrace || timeline != nil || rawStores) {
-            throw ValidationError("--gogc, --memlimit, --heap-minimum, --stw, --gctrace and --timeline need --allocator gc")
+            && (gogc != nil || memlimit != nil || heapMinimum != nil || stw || noIdleMarking || gctrace || timeline != nil || rawStores) {
+            throw ValidationError("--gogc, --memlimit, --heap-minimum, --stw, --no-idle-marking, --gctrace and --timeline need --allocator gc")
         }
         if allocator == AllocatorKind.gc.rawValue {
             _ = try gcOptions()
@@ -131,6 +134,7 @@ struct ReplayCommand: ParsableCommand {
             let fromEnvironment = try GCConfiguration.fromEnvironment(environment)
             var o = GCReplayOptions(stopTheWorld: stw, gctrace: gctrace, timeline: timeline)
             o.rawStores = rawStores
+            o.idleMarking = !noIdleMarking
             o.gogc = try gogc.map { try GCConfiguration.parseGOGC($0) } ?? fromEnvironment.gogc
             o.memoryLimit = try memlimit.map { try GCConfiguration.parseMemoryLimit($0) } ?? fromEnvironment.memoryLimit
             if let heapMinimum {

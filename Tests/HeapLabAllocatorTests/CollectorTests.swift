@@ -26,16 +26,39 @@ func gcHeap() throws -> Heap {
     }
 
     @Test func triggerIsClampedBetween70And95PercentOfTheRunway() {
+        // A small heap: the bounds are 70% and 95% of the way from the marked heap to the goal.
         var p = Pacer(gogc: 100, memoryLimit: Int.max)
-        p.heapMarked = 100 << 20
-        p.lastHeapScan = 100 << 20
+        p.heapMarked = 3 << 20
+        p.lastHeapScan = 3 << 20
         p.consMarkHistory = [0, 0, 0, 0]            // no allocation during mark: trigger late
         p.commit(overhead: 0)
+        #expect(p.goal == 6 << 20)
         let distance = Double(p.goal - p.heapMarked)
         #expect(p.trigger == p.heapMarked + Int(0.95 * distance))
         p.consMarkHistory = [0, 0, 0, 10]           // allocation outpaces marking: trigger early
         p.commit(overhead: 0)
         #expect(p.trigger == p.heapMarked + Int(0.7 * distance))
+        // A large heap: the latest trigger leaves a minimum heap (4 MiB) of runway.
+        p.heapMarked = 100 << 20
+        p.lastHeapScan = 100 << 20
+        p.consMarkHistory = [0, 0, 0, 0]
+        p.commit(overhead: 0)
+        #expect(p.trigger == p.goal - (4 << 20))
+    }
+
+    @Test func theMinimumHeapBoundsTheGoalNotTheTrigger() {
+        // Go 1.19: 1 MiB marked, goal raised to the 4 MiB minimum; the trigger still sits
+        // between 70% and 95% of the way there, below the minimum heap.
+        var p = Pacer(gogc: 100, memoryLimit: Int.max)
+        p.heapMarked = 1 << 20
+        p.lastHeapScan = 1 << 20
+        p.commit(overhead: 0)
+        #expect(p.goal == 4 << 20)
+        #expect(p.trigger == (1 << 20) + Int(0.95 * Double(3 << 20)))
+        #expect(p.trigger < 4 << 20)
+        // A cycle that started late (at the goal) still works to 64 KiB past its start.
+        let lateRatio = p.assistWorkPerByte(heapLive: 4 << 20, scanWorkDone: 0, heapScanNow: 4 << 20, triggeredAt: 4 << 20)
+        #expect(abs(lateRatio - Double(1 << 20) / Double(64 << 10)) < 1e-9)
     }
 
     @Test func memoryLimitCapsTheGoalAndGOGCOffLeavesOnlyTheLimit() {

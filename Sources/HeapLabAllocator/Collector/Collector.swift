@@ -9,8 +9,8 @@
 //        b. every mutator's roots ("stack") become grey: each will scan its own roots at its
 //           next safepoint, then it is black for the rest of the cycle;
 //        c. assist ratio computed; world restarted.
-//   3. Concurrent mark: background workers (Go's dedicated + fractional, 25% of the CPUs)
-//      drain grey objects; mutators scan their roots, shade through the write barrier and
+//   3. Concurrent mark: background workers (Go's dedicated + fractional, 25% of the CPUs,
+//      plus idle workers on CPUs no mutator is using) drain grey objects; mutators scan their roots, shade through the write barrier and
 //      pay assist debt when they allocate. Done when every root set is scanned, the pool is
 //      empty and no worker holds work.
 //   4. Mark termination, world stopped (STW 2): flush every mutator's grey buffer and drain
@@ -52,8 +52,11 @@ public struct GCConfiguration: Sendable {
     public var disableWriteBarrierForTesting = false
     /// Logical processors (Go's GOMAXPROCS) for the worker formula; default: online CPUs.
     public var procs: Int? = nil
-    /// Let background workers mark without their utilisation limit when they have work.
-    public var idleMarking = false
+    /// Idle marking (Go's gcMarkWorkerIdleMode): a CPU that no running mutator and no
+    /// dedicated worker uses marks flat out while there is work. Off: only the 25% of
+    /// Go's dedicated and fractional workers mark in the background, as on a machine with
+    /// no spare CPU.
+    public var idleMarking = true
     /// Called after every cycle (on the coordinator thread).
     public var onCycle: (@Sendable (GCCycleRecord) -> Void)? = nil
     /// Called during mark termination with the world stopped, after marking is complete and
@@ -142,7 +145,10 @@ public final class Collector: @unchecked Sendable {
     let wake = Condition()
     var threads: [pthread_t] = []
     var workers: [MarkWorker] = []
-    let idleWorkers = Atomic<Int>(0)
+    /// Dedicated workers (Pacer.markWorkers), each a whole CPU.
+    var dedicatedWorkers = 0
+    /// Registered mutators not declared idle (Mutator.setIdle): the CPUs mutators use.
+    let runningMutators = Atomic<Int>(0)
     let markDoneWake = Condition()
 
     var pacer: Pacer
@@ -241,6 +247,7 @@ public final class Collector: @unchecked Sendable {
             m.cache.c.pointee.allocMark = MCache.allocMarkNone
         }
         mutators.append(m)
+        runningMutators.add(1, ordering: .relaxed)
         mutatorLock.unlock()
         return m
     }
@@ -265,6 +272,8 @@ public final class Collector: @unchecked Sendable {
         orphanBytesMarked += m.cache.c.pointee.gcAllocatedBytes
         m.cache.c.pointee.gcAllocatedBytes = 0
         mutators.removeAll { $0 === m }
+        m.setIdle(false)
+        runningMutators.add(-1, ordering: .relaxed)
         m.retired.store(true, ordering: .releasing)
         mutatorLock.unlock()
         heap.releaseThreadCache(m.cache)
@@ -344,10 +353,23 @@ public final class Collector: @unchecked Sendable {
         let procs = procCount
         let (dedicated, fractional) = Pacer.markWorkers(procs: procs)
         // Go runs dedicated workers on whole Ps and a fractional worker on a P for
-        // fractional × procs of the time; here each is a thread with that duty cycle.
-        for _ in 0..<dedicated { workers.append(MarkWorker(collector: self, utilization: 1.0)) }
-        if fractional > 0 { workers.append(MarkWorker(collector: self, utilization: fractional * Double(procs))) }
-        if workers.isEmpty { workers.append(MarkWorker(collector: self, utilization: 1.0)) }
+        // fractional × procs of the time; here each is a thread with that duty cycle. Every
+        // CPU besides the dedicated ones may run an idle worker: the fractional worker is the
+        // first of them (idle rank 0), then idle-only workers (utilisation 0 when not idle).
+        for _ in 0..<dedicated { workers.append(MarkWorker(collector: self, utilization: 1.0, idleRank: nil)) }
+        var rank = 0
+        if fractional > 0 {
+            workers.append(MarkWorker(collector: self, utilization: fractional * Double(procs), idleRank: rank))
+            rank += 1
+        }
+        if configuration.idleMarking {
+            while dedicated + rank < procs {
+                workers.append(MarkWorker(collector: self, utilization: 0, idleRank: rank))
+                rank += 1
+            }
+        }
+        if workers.isEmpty { workers.append(MarkWorker(collector: self, utilization: 1.0, idleRank: nil)) }
+        dedicatedWorkers = dedicated
         threads.append(spawnThread { [unowned self] in self.coordinatorLoop() })
         for w in workers { threads.append(spawnThread { w.run() }) }
         threads.append(spawnThread { [unowned self] in self.sweeperLoop() })
@@ -363,6 +385,12 @@ public final class Collector: @unchecked Sendable {
             }
             wake.wait(timeoutNanoseconds: 1_000_000)
         }
+    }
+
+    /// CPUs that neither a running mutator nor a dedicated worker uses: idle workers of
+    /// rank below this mark flat out (Go runs an idle mark worker on an idle P).
+    func idleProcs() -> Int {
+        configuration.idleMarking ? procCount - dedicatedWorkers - runningMutators.load(ordering: .relaxed) : 0
     }
 
     /// Called by a mutator after growing heapLive past the trigger.

@@ -117,14 +117,21 @@ extension Collector {
         Double(workers.reduce(0) { $0 + $1.cpuNanos.load(ordering: .relaxed) }) * 1e-9
     }
 
+    func idleWorkerCPUSeconds() -> Double {
+        Double(workers.reduce(0) { $0 + $1.idleCPUNanos.load(ordering: .relaxed) }) * 1e-9
+    }
+
     func resetWorkerCPU() {
-        for w in workers { w.cpuNanos.store(0, ordering: .relaxed) }
+        for w in workers {
+            w.cpuNanos.store(0, ordering: .relaxed)
+            w.idleCPUNanos.store(0, ordering: .relaxed)
+        }
     }
 
     /// GC CPU time so far, including this cycle: STW × P, assists, background marking.
     func accumulatedGCCPU(adding r: GCCycleRecord) -> Double {
         let p = Double(r.procs)
         let previous = records.last?.gcCPUSinceStart ?? 0
-        return previous + (r.stw1 + r.stw2) * p + r.assistSeconds + r.backgroundCPUSeconds
+        return previous + (r.stw1 + r.stw2) * p + r.assistSeconds + r.backgroundCPUSeconds + r.idleCPUSeconds
     }
 }

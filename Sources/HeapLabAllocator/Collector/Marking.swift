@@ -152,7 +152,8 @@ extension Collector {
         }
         pacer.stackScan = stackBytes
         assistWorkPerByteBits.store(pacer.assistWorkPerByte(heapLive: heapLive.load(ordering: .relaxed),
-                                                            scanWorkDone: 0, heapScanNow: heapLive.load(ordering: .relaxed)).bitPattern,
+                                                            scanWorkDone: 0, heapScanNow: heapLive.load(ordering: .relaxed),
+                                                            triggeredAt: triggeredAt).bitPattern,
                                     ordering: .relaxed)
         phaseWord.store(GCPhase.mark.rawValue, ordering: .sequentiallyConsistent)
         if !configuration.disableWriteBarrierForTesting {
@@ -196,7 +197,7 @@ extension Collector {
             // Refresh the assist ratio as the cycle progresses (Go's revise).
             let ratio = pacer.assistWorkPerByte(heapLive: heapLive.load(ordering: .relaxed),
                                                 scanWorkDone: scanWorkDone.load(ordering: .relaxed),
-                                                heapScanNow: heapLive.load(ordering: .relaxed))
+                                                heapScanNow: heapLive.load(ordering: .relaxed), triggeredAt: triggeredAt)
             assistWorkPerByteBits.store(ratio.bitPattern, ordering: .relaxed)
             markDoneWake.wait(timeoutNanoseconds: 100_000)
         }
@@ -294,9 +295,13 @@ extension Collector {
         let heapLiveEnd = heapLive.load(ordering: .relaxed)
         let scanWork = scanWorkDone.load(ordering: .relaxed)
         let markTime = max(record.concurrent, 1e-9)
-        let workerUtil = min(1.0, workerCPUSeconds() / max(markTime, 1e-9) / Double(max(procCount, 1)))
+        // Go 1.19's endCycle: u = the background goal plus the assists' share of the CPU
+        // during mark, u_idle = the idle workers' share.
+        let cpuDuringMark = max(markTime, 1e-9) * Double(max(procCount, 1))
+        let assistUtil = Double(assistNs) * 1e-9 / cpuDuringMark
+        let idleUtil = idleWorkerCPUSeconds() / cpuDuringMark
         pacer.endCycle(heapLiveAtEnd: heapLiveEnd, triggeredAt: triggeredAt, scanWork: scanWork,
-                       utilization: max(workerUtil, Pacer.backgroundUtilization), idleUtilization: 0,
+                       utilization: min(Pacer.backgroundUtilization + assistUtil, 0.95), idleUtilization: idleUtil,
                        bytesMarked: marked, heapScan: scanWork, stackScan: pacer.stackScan,
                        overhead: heap.overheadBytes())
         heapLive.store(marked, ordering: .relaxed)
@@ -309,6 +314,7 @@ extension Collector {
         record.assistSeconds = Double(assistNs) * 1e-9
         record.assists = assists
         record.backgroundCPUSeconds = workerCPUSeconds()
+        record.idleCPUSeconds = idleWorkerCPUSeconds()
         resetWorkerCPU()
         record.stw1CPU = stw1CPU
         cycleNumber.add(1, ordering: .releasing)
@@ -325,26 +331,43 @@ extension Collector {
     }
 }
 
-/// A background mark worker (Go's gcBgMarkWorker): dedicated (utilisation 1) or fractional
-/// (marks for slices and sleeps so that it uses `utilization` of one CPU).
+/// A background mark worker (Go's gcBgMarkWorker): dedicated (utilisation 1), fractional
+/// (marks for slices and sleeps so that it uses `utilization` of one CPU) or idle-only
+/// (utilisation 0). A worker with an idle rank marks flat out as an idle worker (Go's
+/// gcMarkWorkerIdleMode) while more than `idleRank` CPUs are idle (Collector.idleProcs); its
+/// time then counts as idle marking, as Go's idleMarkTime does.
 final class MarkWorker: @unchecked Sendable {
     unowned(unsafe) let collector: Collector
     let utilization: Double
+    /// nil: a dedicated worker. Else this worker marks as an idle worker while
+    /// Collector.idleProcs() > idleRank.
+    let idleRank: Int?
     let work: GCWork
     let wake = Condition()
     let busy = Atomic<Bool>(false)
+    /// CPU time marking as a dedicated or fractional worker, and as an idle worker.
     let cpuNanos = Atomic<Int>(0)
+    let idleCPUNanos = Atomic<Int>(0)
     static let sliceSeconds = 0.001
 
-    init(collector: Collector, utilization: Double) {
+    init(collector: Collector, utilization: Double, idleRank: Int?) {
         self.collector = collector
         self.utilization = min(utilization, 1.0)
+        self.idleRank = idleRank
         work = GCWork(pool: collector.pool)
+    }
+
+    /// Whether this worker may mark now, and as an idle worker.
+    private func mode() -> (mark: Bool, idle: Bool) {
+        if let idleRank, collector.idleProcs() > idleRank { return (true, true) }
+        return (utilization > 0, false)
     }
 
     func run() {
         while !collector.shuttingDown.load(ordering: .acquiring) {
-            if collector.phaseWord.load(ordering: .acquiring) != GCPhase.mark.rawValue
+            let (mayMark, idle) = mode()
+            if !mayMark
+                || collector.phaseWord.load(ordering: .acquiring) != GCPhase.mark.rawValue
                 || collector.worldStopped.load(ordering: .acquiring)
                 || (collector.pool.isEmpty && work.count == 0) {
                 wake.wait(timeoutNanoseconds: 200_000)
@@ -373,9 +396,10 @@ final class MarkWorker: @unchecked Sendable {
             // stop-the-world drain see all remaining work in the pool.
             work.flush()
             busy.store(false, ordering: .sequentiallyConsistent)
-            cpuNanos.add(Int((threadCPUSeconds() - cpu0) * 1e9), ordering: .relaxed)
+            let cpu = Int((threadCPUSeconds() - cpu0) * 1e9)
+            if idle { idleCPUNanos.add(cpu, ordering: .relaxed) } else { cpuNanos.add(cpu, ordering: .relaxed) }
             collector.markDoneWake.broadcast()
-            if utilization < 1 && !collector.configuration.idleMarking {
+            if !idle && utilization < 1 {
                 let elapsed = monotonicSeconds() - start
                 let rest = elapsed * (1 - utilization) / utilization
                 if rest > 0 { usleep(UInt32(min(rest, 0.01) * 1e6)) }

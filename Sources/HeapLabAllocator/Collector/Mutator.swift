@@ -61,6 +61,8 @@ public final class Mutator: @unchecked Sendable {
         var assists: Int = 0
         /// The orphan-drop generation this thread last looked at (Collector.orphanGeneration).
         @usableFromInline var orphanGenerationSeen: Int = 0
+        /// The thread declared itself idle (setIdle): its CPU is free for idle marking.
+        var idle: Bool = false
     }
 
     init(collector: Collector, cache: ThreadCache) {
@@ -196,9 +198,22 @@ public final class Mutator: @unchecked Sendable {
         hot.pointee.stackGrey = false
         scanRequested.store(false, ordering: .releasing)
         work.flush()
+        // The background workers found no work at mark setup (roots are scanned here):
+        // there is some now.
+        for w in collector.workers { w.wake.broadcast() }
     }
 
     // MARK: Safepoints
+
+    /// Says that this thread will not use its CPU for a while (it waits for another thread,
+    /// or its work is done but it stays registered), or that it runs again: while idle, an
+    /// idle mark worker may take its CPU (Go runs an idle mark worker on a P with nothing
+    /// to run). It must keep polling either way. Call from the owner thread only.
+    public func setIdle(_ idle: Bool) {
+        if idle == hot.pointee.idle { return }
+        hot.pointee.idle = idle
+        collector.runningMutators.add(idle ? -1 : 1, ordering: .relaxed)
+    }
 
     /// A safepoint: call between operations. Parks if the collector is stopping the world;
     /// scans this thread's roots if the collector asked.

@@ -2,8 +2,10 @@
 // Go 1.19's gcControllerState (runtime/mgcpacer.go; design: "GC pacer redesign", Knyszek 2021).
 //
 // Heap goal (commit):
-//     goal = heapMarked + (heapMarked + stackScan + globalsScan) × GOGC/100
-// with GOGC=off meaning no goal from growth. A soft memory limit (GOMEMLIMIT semantics) caps
+//     goal = max(heapMarked + (heapMarked + stackScan + globalsScan) × GOGC/100,
+//                heapMinimum)                       heapMinimum = 4 MiB × GOGC/100
+// with GOGC=off meaning no goal from growth. The minimum heap bounds the goal, not the
+// trigger (Go 1.19's commit), so a small heap still starts marking with runway to spare. A soft memory limit (GOMEMLIMIT semantics) caps
 // the goal at the limit minus the memory the heap uses besides objects (metadata, free
 // spans): goal = min(goal, limit − overhead), never below heapMarked + 4 MiB·GOGC/100... as
 // Go, the goal is only bounded below by the live heap: under the limit the GC may run back to
@@ -13,8 +15,10 @@
 // scan work at the goal utilisation u = 0.25:
 //     runway = consMark × (1 − u)/u × (lastHeapScan + stackScan + globalsScan)
 //     trigger = goal − runway, clamped to [heapMarked + 0.7 (goal − heapMarked),
-//                                          heapMarked + 0.95 (goal − heapMarked)]
-// and never below the minimum heap (4 MiB × GOGC/100). consMark, the ratio of allocation
+//                                          max(heapMarked + 0.95 (goal − heapMarked),
+//                                              goal − 4 MiB)]
+// (Go 1.19's trigger: for a large heap the latest trigger leaves the runway of a minimum
+// heap rather than 5% of the distance). consMark, the ratio of allocation
 // rate to scan rate, is measured each cycle:
 //     consMark = (heapLive − trigger) × (u + u_idle) / (scanWork × (1 − u))
 // (bytes allocated during the cycle against scan work, weighed by the CPU shares of marking
@@ -23,8 +27,9 @@
 //
 // Assists (revise): during mark, each allocated byte owes
 //     assistWorkPerByte = (expected scan work − scan work done) / (goal − heapLive)
-// bytes of scan work, where expected = lastHeapScan + stackScan + globalsScan; once the work
-// done exceeds it, Go assumes the worst (all of heapLive is scannable) and extends the goal by
+// bytes of scan work, where expected = lastHeapScan + stackScan + globalsScan, and the goal is
+// at least 64 KiB past the heap size the cycle was triggered at (Go's minRunway, so that a
+// late start does not ask for unbounded assists); once the work done exceeds it, Go assumes the worst (all of heapLive is scannable) and extends the goal by
 // GOGC/100 — the "hard goal".
 
 struct Pacer {
@@ -76,9 +81,11 @@ struct Pacer {
             goal = min(goal, max(memoryLimit - overhead, heapMarked + 1))
         }
         let distance = Double(goal - heapMarked)
-        var minTrigger = heapMinimum
-        minTrigger = max(minTrigger, heapMarked + Int(Self.triggerMinRatio * distance))
+        let minTrigger = heapMarked + Int(Self.triggerMinRatio * distance)
         var maxTrigger = heapMarked + Int(Self.triggerMaxRatio * distance)
+        if goal != Int.max && goal > Self.defaultHeapMinimum && goal - Self.defaultHeapMinimum > maxTrigger {
+            maxTrigger = goal - Self.defaultHeapMinimum
+        }
         maxTrigger = max(maxTrigger, minTrigger)
         let runway = consMark * (1 - Self.goalUtilization) / Self.goalUtilization
             * Double(lastHeapScan + stackScan + globalsScan)
@@ -89,10 +96,14 @@ struct Pacer {
         self.trigger = trigger
     }
 
-    /// Scan work each allocated byte owes during mark (Go's revise).
-    func assistWorkPerByte(heapLive: Int, scanWorkDone: Int, heapScanNow: Int) -> Double {
+    /// Go's minRunway: the goal a cycle works to is at least this far past its trigger point.
+    static let minRunway = 64 << 10
+
+    /// Scan work each allocated byte owes during mark (Go's revise), for a cycle triggered
+    /// when the heap was `triggeredAt` bytes.
+    func assistWorkPerByte(heapLive: Int, scanWorkDone: Int, heapScanNow: Int, triggeredAt: Int) -> Double {
         var expected = lastHeapScan + stackScan + globalsScan
-        var goal = self.goal
+        var goal = max(self.goal, triggeredAt + Self.minRunway)
         if scanWorkDone > expected {
             // Past the estimate: assume everything live is scannable and use the hard goal.
             expected = heapScanNow + stackScan + globalsScan
