@@ -11,12 +11,12 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert a trace between the text and binary encodings, validating it.",
         discussion: """
-            The input encoding is recognised by content. Text output is canonical (no \
+            The input encoding and compression (zstd, gzip) are recognised by content. Text output is canonical (no \
             comments, single spaces); binary output is described in docs/trace-binary-format.md. \
             A trace that breaks any rule is rejected and OUT is left untouched.
             """)
 
-    @Argument(help: "The trace to read (text or binary).")
+    @Argument(help: "The trace to read (text or binary, plain or zstd/gzip-compressed).")
     var input: String
 
     @OptionGroup var output: TraceOutputOptions
