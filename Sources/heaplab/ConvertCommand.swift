@@ -26,7 +26,7 @@ struct ConvertCommand: ParsableCommand {
         // crashes the Swift 6.3.1 compiler in LifetimeDependenceDiagnostics.)
         _ = try reportingInputErrors { () throws(InputError) -> Int in
             var reader = try TraceReader.open(path: input)
-            let writer = try TraceWriter(path: output.output, encoding: output.traceEncoding)
+            let writer = try TraceWriter(path: output.output, encoding: output.traceEncoding, zstd: output.zstd)
             do throws(InputError) {
                 let validator = TraceValidator(file: input)
                 while let record = try reader.next() {

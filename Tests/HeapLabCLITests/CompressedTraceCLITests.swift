@@ -1,7 +1,8 @@
 // Compressed traces through the built `heaplab`: check, convert, replay (also with the
 // collector) and bench take a zstd- or gzip-compressed trace exactly as they take the plain
 // one (recognised by content, whatever the name); a truncated compressed trace exits 2 with
-// `FILE: byte N (compressed): ...` at several cut points and leaves no output behind.
+// `FILE: byte N (compressed): ...` at several cut points and leaves no output behind; `--zstd`
+// writes compressed traces.
 import Foundation
 import Testing
 
@@ -90,6 +91,29 @@ import Testing
                 #expect(!FileManager.default.fileExists(atPath: s.path("out")))
             }
         }
+    }
+
+    /// `--zstd` (every trace-writing command): gen writes the compressed trace directly, the
+    /// same records as without it; convert with an error leaves nothing behind.
+    @Test func zstdOutputFromGenAndConvert() throws {
+        let s = ReplayScratch("compressed")
+        defer { s.cleanup() }
+        let gen = ["gen", "binary-trees", "--seed", "5", "--depth", "10", "--threads", "2", "--binary"]
+        var r = try CLIHarness.run(gen + ["-o", s.path("plain")])
+        #expect(r.status == 0, "\(r.stderr)")
+        r = try CLIHarness.run(gen + ["-o", s.path("packed"), "--zstd"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(Array(Self.bytes(s.path("packed")).prefix(4)) == [0x28, 0xB5, 0x2F, 0xFD])
+        #expect(Self.bytes(s.path("packed")).count * 20 < Self.bytes(s.path("plain")).count)
+        r = try CLIHarness.run(["convert", s.path("packed"), "-o", s.path("back"), "--binary"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(Self.bytes(s.path("back")) == Self.bytes(s.path("plain")))
+
+        let bad = s.write("bad.htrace", "heaplab-trace 1\na 1 16\nf 1\nf 1\n")
+        r = try CLIHarness.run(["convert", bad, "-o", s.path("out.zst"), "--zstd"])
+        #expect(r.status == 2)
+        #expect(r.stderr.hasPrefix("\(bad):4: "))
+        #expect(!FileManager.default.fileExists(atPath: s.path("out.zst")))
     }
 
     @Test func benchFindsCompressedTracesInTheTracesDirectory() throws {

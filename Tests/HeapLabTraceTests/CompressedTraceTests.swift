@@ -229,3 +229,39 @@ func randomTrace(count: Int, seed: UInt64) -> [TraceRecord] {
         #expect(records.count == 2)
     }
 }
+
+/// TraceWriter's `zstd` output (`--zstd`): one checksummed zstd frame that the real `zstd`
+/// program decompresses to exactly the plain trace, that every reader reads back, and that
+/// is the same bytes every time.
+@Suite struct ZstdOutputTests {
+    @Test(arguments: [TraceEncoding.text, .binary])
+    func zstdOutputIsThePlainTraceCompressed(encoding: TraceEncoding) throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let records = CompressedTraceTests.records
+        let plain = try encode(records, encoding, dir: dir, name: "plain")
+        func packed(_ name: String) throws -> [UInt8] {
+            let writer = try TraceWriter(path: dir.path(name), encoding: encoding, zstd: true)
+            for r in records { try writer.write(r) }
+            try writer.finish()
+            return readBytes(dir.path(name))
+        }
+        let first = try packed("a.zst")
+        #expect(Array(first.prefix(4)) == [0x28, 0xB5, 0x2F, 0xFD])
+        #expect(first.count < plain.count)   // random records: little to gain, but some
+        #expect(try packed("b.zst") == first)
+        #expect(try runFilter("/usr/bin/zstd", ["-q", "-d", "-c"], input: first) == plain)
+        let (reader, got, _) = try readFile(dir.path("a.zst"))
+        #expect(reader.compression == .zstd)
+        #expect(got == records)
+    }
+
+    @Test func abandonedZstdOutputLeavesNothing() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let writer = try TraceWriter(path: dir.path("x.zst"), encoding: .binary, zstd: true)
+        for r in CompressedTraceTests.records.prefix(100_000) { try writer.write(r) }
+        writer.abandon()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.url.path).isEmpty)
+    }
+}
