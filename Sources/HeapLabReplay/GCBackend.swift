@@ -14,17 +14,17 @@
 //               follows it with stores that re-point every pointer slot that pointed at the
 //               old object, then drops the extra hold. The old copy becomes garbage. (Only
 //               pointer-free objects are resized, so nothing inside the copy needs updating.)
-//   wait        spin until the other worker got there, answering safepoints meanwhile (a
-//               long wait declares the thread idle, Mutator.setIdle: idle marking may
-//               use its CPU)
+//   wait        spin until the other worker got there, answering safepoints meanwhile; a
+//               long wait blocks the mutator (Mutator.enterBlocked: a stop does not wait
+//               for it, the collector scans its roots, idle marking may use its CPU)
 // and `Mutator.poll()` (a safepoint) before every op. A worker that waits must poll: a
 // stop-the-world request waits for every registered mutator to park.
 //
 // Threads. Each replay worker registers one Mutator (one mcache) on its own thread before
-// timing starts (makeAllocator). When its stream ends it stays registered, answering
+// timing starts (makeAllocator), blocked until its first op (it waits at the start gate
+// meanwhile, without polling). When its stream ends it stays registered, answering
 // safepoints, until every worker is done: its roots are the trace's holds and another
-// thread may still use (or drop) what it holds (it is idle meanwhile, Mutator.setIdle, so
-// that an idle mark worker may use its CPU). Then it unregisters; the last one out
+// thread may still use (or drop) what it holds (blocked meanwhile). Then it unregisters; the last one out
 // stops the collector, so no cycle runs after the replay.
 //
 // Verify (`--verify`): the collector re-marks after every cycle with the world stopped and
@@ -204,6 +204,7 @@ public final class GCBackend: ReplayBackend {
 
         public mutating func runOps<S: ReplaySynchronization>(_ sync: S, ops: UnsafePointer<ReplayOp>, from start: Int, to end: Int,
                                                                table: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> Int {
+            mutator.leaveBlocked()
             let now = Self.monotonic()
             if start == 0 { state.shared.withLock { $0.starts[worker] = now } }
             var failure = GCUseAfterFree(worker: worker, op: -1, role: 0)
@@ -319,6 +320,7 @@ public final class GCBackend: ReplayBackend {
 
     public func makeAllocator(worker: Int) throws(ReplayError) -> Allocator {
         let m = collector.registerMutator()
+        m.enterBlocked()
         state.registered.add(1, ordering: .acquiringAndReleasing)
         let thread = UInt(pthread_self())
         state.shared.withLock { $0.workerThreads[thread] = worker }
@@ -328,13 +330,12 @@ public final class GCBackend: ReplayBackend {
                          snapshotLog: snapshots?.opLog(worker: worker))
     }
 
-    /// Waits (answering safepoints) until every worker is done, then unregisters; the last
-    /// worker out stops the collector.
+    /// Waits (blocked) until every worker is done, then unregisters; the last worker out
+    /// stops the collector.
     public func releaseAllocator(_ allocator: inout Allocator, worker: Int) {
         state.finished.add(1, ordering: .acquiringAndReleasing)
-        allocator.mutator.setIdle(true)
+        allocator.mutator.enterBlocked()
         while state.finished.load(ordering: .acquiring) < state.workers && !state.aborted.load(ordering: .acquiring) {
-            allocator.mutator.poll()
             sched_yield()
         }
         snapshots?.replayEnded()
@@ -525,13 +526,18 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores, L: GCOpLog>(
             let w = Int(op.worker), n = Int(truncatingIfNeeded: op.arg)
             var spins = 0
             while !sync.reached(worker: w, count: n) {
-                if sync.isAborted { m.setIdle(false); return i }
-                m.poll()
+                if sync.isAborted { m.leaveBlocked(); return i }
                 spins &+= 1
-                // A long wait leaves the CPU to others, idle marking among them.
-                if spins > 100 { m.setIdle(true); sched_yield() }
+                if spins <= 100 {
+                    m.poll()
+                } else {
+                    // A long wait blocks: stops need not wait for this thread, and its CPU
+                    // is free for others (idle marking among them).
+                    if spins == 101 { m.enterBlocked() }
+                    sched_yield()
+                }
             }
-            if spins > 100 { m.setIdle(false) }
+            m.leaveBlocked()
         default:
             break
         }

@@ -180,7 +180,10 @@ func gcHeap() throws -> Heap {
     /// while the collector runs constantly (GOGC=1), with verify on every cycle.
     @Test(arguments: [(1, 2), (10, 3), (25, 2)])
     func randomizedStressPassesVerify(gogc: Int, threads: Int) throws {
-        let run = try verifiedGraphStress(gogc: gogc, threads: threads, steps: 40_000, seed: UInt64(gogc * 7 + threads))
+        // GOGC=25 grows the heap to its 1 MiB minimum goal only late in a short run: give it
+        // enough steps to finish a few cycles whatever the machine's load.
+        let steps = gogc >= 25 ? 120_000 : 40_000
+        let run = try verifiedGraphStress(gogc: gogc, threads: threads, steps: steps, seed: UInt64(gogc * 7 + threads))
         #expect(run.verifyFailures.isEmpty, "\(run.verifyFailures.first ?? "")")
         #expect(run.corruptions == 0)
         #expect(run.cycles.count >= 1)
@@ -306,8 +309,10 @@ func verifiedGraphStress(gogc: Int, threads: Int, steps: Int, seed: UInt64, stop
 
 /// Mutator threads doing random graph work: allocate nodes with pointer slots, link them,
 /// publish them in a shared hub object and adopt each other's from there (pointers across
-/// threads), walk pointers, take and drop holds. Each node carries a check word, so a node
-/// freed and reused while still reachable shows as corruption.
+/// threads), walk pointers, take and drop holds, and now and then block for a while without
+/// polling (Mutator.enterBlocked: the collector must stop the world and scan their roots
+/// without them). Each node carries a check word, so a node freed and reused while still
+/// reachable shows as corruption.
 final class GraphStress: @unchecked Sendable {
     let collector: Collector
     let threads: Int
@@ -399,6 +404,12 @@ final class GraphStress: @unchecked Sendable {
                 held.swapAt(i, held.count - 1)
                 held.removeLast()
             }
+            if rng.next() % 400 == 0 {
+                // Block (a goroutine waiting on a channel): no polls for up to 300 µs.
+                m.enterBlocked()
+                usleep(UInt32(rng.next() % 300))
+                m.leaveBlocked()
+            }
             if held.count > 2000 {
                 let i = Int(rng.next() % UInt64(held.count))
                 m.drop(held[i])
@@ -409,8 +420,13 @@ final class GraphStress: @unchecked Sendable {
         for p in held { check(p) }
         // Stay a mutator (answering safepoints) until every thread is done, so that objects
         // adopted from this thread stay reachable through the hub it holds.
+        // Odd threads wait blocked, even ones polling.
         finished.add(1, ordering: .acquiringAndReleasing)
-        while finished.load(ordering: .acquiring) < threads { m.poll(); sched_yield() }
+        if t % 2 == 1 { m.enterBlocked() }
+        while finished.load(ordering: .acquiring) < threads {
+            if !m.isBlocked { m.poll() }
+            sched_yield()
+        }
         collector.unregisterMutator(m)
     }
 }
@@ -507,5 +523,116 @@ final class GraphStress: @unchecked Sendable {
         finish.store(true, ordering: .releasing)
         pthread_join(other, nil)
         gc.unregisterMutator(holder)
+    }
+}
+
+/// The root table against a dictionary model: holds and drops in a mix of LIFO (the recent
+/// buffer's case), out-of-order and long-lived patterns, counts, removals of what is not
+/// held, and whole-table walks after every few operations.
+@Suite struct RootTableTests {
+    @Test(arguments: [1, 2, 3])
+    func matchesADictionaryModel(seed: UInt64) {
+        var rng = SplitMix64(state: seed)
+        let table = RootTable()
+        var model: [UInt: Int] = [:]
+        var recent: [UInt] = []
+        func key(_ n: UInt64) -> UInt { UInt(0x10_0000 + n * 16) }
+        for step in 0..<40_000 {
+            let r = rng.next() % 100
+            if r < 45 {
+                // A new hold: a recent object again (h), or another.
+                let k = rng.next() % 4 == 0 && !recent.isEmpty ? recent[Int(rng.next() % UInt64(recent.count))] : key(rng.next() % 3000)
+                table.add(k)
+                model[k, default: 0] += 1
+                recent.append(k)
+                if recent.count > 12 { recent.removeFirst() }
+            } else if r < 90 {
+                // A drop: usually of something held lately, sometimes of anything.
+                let k = !recent.isEmpty && rng.next() % 3 != 0 ? recent[Int(rng.next() % UInt64(recent.count))] : key(rng.next() % 3000)
+                let held = model[k, default: 0] > 0
+                #expect(table.remove(k) == held)
+                if held { model[k]! -= 1; if model[k] == 0 { model[k] = nil } }
+            } else {
+                let k = key(rng.next() % 3000)
+                #expect(table.count(of: k) == model[k, default: 0])
+            }
+            if step % 997 == 0 {
+                var seen: [UInt: Int] = [:]
+                table.forEach { k, c in
+                    #expect(seen[k] == nil)
+                    seen[k] = c
+                }
+                #expect(seen == model)
+                #expect(table.size == model.count)
+            }
+        }
+        table.removeAll()
+        var any = false
+        table.forEach { _, _ in any = true }
+        #expect(!any && table.size == 0)
+    }
+}
+
+/// Blocked mutators (Mutator.enterBlocked): a stop does not wait for them, and the collector
+/// scans their roots itself.
+@Suite struct BlockedMutatorTests {
+    @Test func collectionsCompleteWhileAThreadIsBlockedAndItsRootsSurvive() throws {
+        let heap = try gcHeap()
+        var config = GCConfiguration()
+        config.verify = true
+        let gc = try Collector(heap: heap, configuration: config)
+        defer { gc.shutdown() }
+        final class Flags: @unchecked Sendable {
+            let blockedReady = Atomic<Bool>(false)
+            let release = Atomic<Bool>(false)
+            let releasedInTime = Atomic<Bool>(false)
+            let chainOK = Atomic<Bool>(false)
+            let head = Atomic<UInt>(0)
+        }
+        let f = Flags()
+        let thread = spawnThread {
+            let m = gc.registerMutator()
+            // A chain of 200 nodes held only by this thread.
+            var p: UnsafeMutableRawPointer? = nil
+            for _ in 0..<200 {
+                let n = m.allocate(size: 32, pointerSlots: 1)!
+                m.writePointer(n, slot: 0, p)
+                p = n
+            }
+            m.hold(p!)
+            f.head.store(UInt(bitPattern: p!), ordering: .releasing)
+            m.enterBlocked()
+            f.blockedReady.store(true, ordering: .releasing)
+            // No polls: a stop that waited for this thread would wait out the deadline.
+            let deadline = monotonicSeconds() + 20
+            while !f.release.load(ordering: .acquiring) && monotonicSeconds() < deadline { usleep(1000) }
+            f.releasedInTime.store(f.release.load(ordering: .acquiring), ordering: .relaxed)
+            m.leaveBlocked()
+            var count = 0
+            var q = m.readPointer(p!, slot: 0)
+            while let n = q { count += 1; q = m.readPointer(n, slot: 0) }
+            f.chainOK.store(count == 199, ordering: .relaxed)
+            m.drop(p!)
+            gc.unregisterMutator(m)
+        }
+        while !f.blockedReady.load(ordering: .acquiring) { usleep(100) }
+        let m = gc.registerMutator()
+        for _ in 0..<3 {
+            // Garbage between collections, so that sweeping reuses memory.
+            for _ in 0..<2000 { _ = m.allocate(size: 32, pointerSlots: 1) }
+            gc.collect(from: m)
+        }
+        gc.finishSweep()
+        let p = UnsafeMutableRawPointer(bitPattern: f.head.load(ordering: .acquiring))!
+        #expect(gc.isAllocated(p))
+        f.release.store(true, ordering: .releasing)
+        pthread_join(thread, nil)
+        let inTime = f.releasedInTime.load(ordering: .relaxed)
+        let chainOK = f.chainOK.load(ordering: .relaxed)
+        #expect(inTime, "the collections waited for the blocked thread")
+        #expect(chainOK)
+        #expect(gc.verifyFailures.isEmpty, "\(gc.verifyFailures.first ?? "")")
+        #expect(gc.cycles.count >= 3)
+        gc.unregisterMutator(m)
     }
 }

@@ -147,7 +147,7 @@ public final class Collector: @unchecked Sendable {
     var workers: [MarkWorker] = []
     /// Dedicated workers (Pacer.markWorkers), each a whole CPU.
     var dedicatedWorkers = 0
-    /// Registered mutators not declared idle (Mutator.setIdle): the CPUs mutators use.
+    /// Registered mutators not blocked (Mutator.enterBlocked): the CPUs mutators use.
     let runningMutators = Atomic<Int>(0)
     let markDoneWake = Condition()
 
@@ -255,6 +255,7 @@ public final class Collector: @unchecked Sendable {
     /// Unregisters a mutator: its roots are dropped (and shaded if marking) and its mcache
     /// released. The thread must not use the handle again.
     public func unregisterMutator(_ m: Mutator) {
+        m.leaveBlocked()
         // Leave only while the world runs (a stopped world must not change under the
         // collector): park at the stop, then leave before the next one can begin.
         mutatorLock.lock()
@@ -272,7 +273,6 @@ public final class Collector: @unchecked Sendable {
         orphanBytesMarked += m.cache.c.pointee.gcAllocatedBytes
         m.cache.c.pointee.gcAllocatedBytes = 0
         mutators.removeAll { $0 === m }
-        m.setIdle(false)
         runningMutators.add(-1, ordering: .relaxed)
         m.retired.store(true, ordering: .releasing)
         mutatorLock.unlock()
@@ -316,7 +316,9 @@ public final class Collector: @unchecked Sendable {
         var spins = 0
         while true {
             var all = true
-            for m in ms where m.parkedEpoch.load(ordering: .sequentiallyConsistent) != epoch && !m.retired.load(ordering: .acquiring) {
+            // A blocked mutator is stopped already (it parks if it leaves before the restart).
+            for m in ms where m.parkedEpoch.load(ordering: .sequentiallyConsistent) != epoch && !m.retired.load(ordering: .acquiring)
+                && m.region.load(ordering: .sequentiallyConsistent) != Mutator.blocked {
                 all = false
                 break
             }

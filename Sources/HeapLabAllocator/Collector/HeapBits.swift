@@ -34,7 +34,24 @@ struct HeapBits {
     /// defined; on x86 they are plain moves.
     @inline(__always)
     func setObject(_ addr: UInt, ptrs: Int, sizeWords: Int) {
-        var bit = Int((addr &- base) &>> 3)
+        let first = Int((addr &- base) &>> 3)
+        let inWord = first & 63
+        if inWord &+ sizeWords <= 64 {
+            // The object's bits are in one bitmap word (every object under 512 bytes whose
+            // slot does not straddle a 512-byte boundary): one masked update.
+            let objectMask: UInt64 = (sizeWords == 64 ? ~0 : ((UInt64(1) &<< UInt64(sizeWords)) &- 1)) &<< UInt64(inWord)
+            let pointerMask: UInt64 = (ptrs >= 64 ? ~0 : ((UInt64(1) &<< UInt64(ptrs)) &- 1)) &<< UInt64(inWord)
+            let word = UnsafeMutableRawPointer(words + (first &>> 6)).assumingMemoryBound(to: Atomic<UInt64>.self)
+            word.pointee.store((word.pointee.load(ordering: .relaxed) & ~objectMask) | pointerMask, ordering: .relaxed)
+            return
+        }
+        setObjectSpanningWords(first, ptrs: ptrs, sizeWords: sizeWords)
+    }
+
+    /// setObject for an object whose bits span bitmap words.
+    @inline(never)
+    func setObjectSpanningWords(_ first: Int, ptrs: Int, sizeWords: Int) {
+        var bit = first
         let end = bit &+ sizeWords
         let pointerEnd = bit &+ ptrs
         while bit < end {

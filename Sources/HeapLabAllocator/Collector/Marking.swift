@@ -194,6 +194,7 @@ extension Collector {
                 }
                 continue
             }
+            serviceBlockedMutators(ms)
             // Refresh the assist ratio as the cycle progresses (Go's revise).
             let ratio = pacer.assistWorkPerByte(heapLive: heapLive.load(ordering: .relaxed),
                                                 scanWorkDone: scanWorkDone.load(ordering: .relaxed),
@@ -212,6 +213,7 @@ extension Collector {
         var spins = 0
         while ms.contains(where: { $0.scanRequested.load(ordering: .acquiring) && !$0.retired.load(ordering: .acquiring) }) {
             if shuttingDown.load(ordering: .acquiring) { return false }
+            serviceBlockedMutators(ms)
             spins += 1
             if spins < 64 { continue }
             if spins < 1000 { sched_yield() } else { usleep(20) }
@@ -219,6 +221,18 @@ extension Collector {
         if markLooksDone(ms) { return true }
         for w in workers { w.wake.broadcast() }
         return false
+    }
+
+    /// Answers the scan or flush request of each blocked mutator (Mutator.enterBlocked) on its
+    /// behalf, as Go scans the stack of a goroutine that is not running: takes the mutator
+    /// (blocked -> scanning), so that it cannot leave meanwhile, and gives it back.
+    func serviceBlockedMutators(_ ms: [Mutator]) {
+        for m in ms where m.scanRequested.load(ordering: .acquiring) && m.region.load(ordering: .acquiring) == Mutator.blocked {
+            guard m.region.compareExchange(expected: Mutator.blocked, desired: Mutator.scanning,
+                                           ordering: .acquiringAndReleasing).exchanged else { continue }
+            if m.scanRequested.load(ordering: .acquiring) { m.serviceScanRequest() }
+            m.region.store(Mutator.blocked, ordering: .sequentiallyConsistent)
+        }
     }
 
     /// Every root set scanned, the pool empty, every worker idle.

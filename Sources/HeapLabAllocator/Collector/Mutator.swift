@@ -27,6 +27,20 @@
 // world (parking for that stop's epoch), scans its own roots at the first poll after mark
 // setup (Go scans a goroutine's stack when it stops it), and flushes its grey buffer when the
 // collector's ragged barrier before mark termination asks.
+//
+// Blocked threads (Go: a goroutine blocked in a channel or a syscall gives up its P and is
+// already at a safe point): a thread about to wait for a while (for another thread, or for
+// the end of the replay) calls `enterBlocked()` at a safepoint and `leaveBlocked()` before it
+// touches the heap again. While blocked it does not poll: a stop does not wait for it, its
+// CPU counts as idle for idle marking, and the collector answers its scan and flush requests
+// itself. State, in `region`:
+//     running  -> blocked    owner, enterBlocked (grey buffer flushed first)
+//     blocked  -> running    owner, leaveBlocked (compare-exchange; then parks if a stop is
+//                            on: the stop counted it as stopped, so it touches nothing first)
+//     blocked  -> scanning   collector, to scan its roots or flush for it while the world runs
+//     scanning -> blocked    collector, done (the owner's leaveBlocked waits meanwhile)
+// Stop requests and region changes are sequentially consistent: a stop that saw `blocked`
+// is seen by the owner's check after its compare-exchange, so it parks.
 
 #if canImport(Glibc)
 import Glibc
@@ -46,6 +60,11 @@ public final class Mutator: @unchecked Sendable {
     /// thread on its way out of one stop never counts as parked for the next.
     let parkedEpoch = Atomic<Int>(0)
     let retired = Atomic<Bool>(false)
+    /// running, blocked or scanning (see the file comment).
+    let region = Atomic<Int>(Mutator.running)
+    static let running = 0
+    static let blocked = 1
+    static let scanning = 2
     let resume = Condition()
     let work: GCWork
     /// Mutable per-thread state in plain memory (read on the allocation and barrier paths).
@@ -61,8 +80,8 @@ public final class Mutator: @unchecked Sendable {
         var assists: Int = 0
         /// The orphan-drop generation this thread last looked at (Collector.orphanGeneration).
         @usableFromInline var orphanGenerationSeen: Int = 0
-        /// The thread declared itself idle (setIdle): its CPU is free for idle marking.
-        var idle: Bool = false
+        /// The thread is blocked (enterBlocked): its CPU is free for idle marking.
+        var blocked: Bool = false
     }
 
     init(collector: Collector, cache: ThreadCache) {
@@ -205,15 +224,36 @@ public final class Mutator: @unchecked Sendable {
 
     // MARK: Safepoints
 
-    /// Says that this thread will not use its CPU for a while (it waits for another thread,
-    /// or its work is done but it stays registered), or that it runs again: while idle, an
-    /// idle mark worker may take its CPU (Go runs an idle mark worker on a P with nothing
-    /// to run). It must keep polling either way. Call from the owner thread only.
-    public func setIdle(_ idle: Bool) {
-        if idle == hot.pointee.idle { return }
-        hot.pointee.idle = idle
-        collector.runningMutators.add(idle ? -1 : 1, ordering: .relaxed)
+    /// The thread is about to wait for a while (for another thread, or for the end of the
+    /// replay) without touching the heap: a stop does not wait for it, the collector scans
+    /// its roots if a mark begins, and idle marking may use its CPU. Call at a safepoint, from
+    /// the owner thread; then do not poll, allocate, store or hold until `leaveBlocked()`.
+    public func enterBlocked() {
+        if hot.pointee.blocked { return }
+        work.flush()
+        hot.pointee.blocked = true
+        collector.runningMutators.add(-1, ordering: .relaxed)
+        region.store(Mutator.blocked, ordering: .sequentiallyConsistent)
     }
+
+    /// Ends `enterBlocked()`: waits while the collector is scanning this thread's roots, and
+    /// parks if the world is stopped.
+    public func leaveBlocked() {
+        if !hot.pointee.blocked { return }
+        while !region.compareExchange(expected: Mutator.blocked, desired: Mutator.running,
+                                      ordering: .sequentiallyConsistent).exchanged {
+            sched_yield()
+        }
+        hot.pointee.blocked = false
+        collector.runningMutators.add(1, ordering: .relaxed)
+        // A stop that began while this thread was blocked counted it as stopped: park before
+        // anything else (its grey buffer may be in the collector's hands; no flush).
+        if stopRequested.load(ordering: .sequentiallyConsistent) { park(flushing: false) }
+        poll()
+    }
+
+    /// Whether the thread is blocked (enterBlocked).
+    public var isBlocked: Bool { hot.pointee.blocked }
 
     /// A safepoint: call between operations. Parks if the collector is stopping the world;
     /// scans this thread's roots if the collector asked.
@@ -227,22 +267,27 @@ public final class Mutator: @unchecked Sendable {
 
     @usableFromInline @inline(never)
     func pollSlow() {
+        // A blocked thread is stopped already and the collector answers its requests.
+        if hot.pointee.blocked { return }
         if collector.orphanGeneration.load(ordering: .acquiring) != hot.pointee.orphanGenerationSeen {
             collector.takeOrphanDrops(for: self)
         }
         if scanRequested.load(ordering: .acquiring) && !stopRequested.load(ordering: .acquiring) {
             serviceScanRequest()
         }
-        if stopRequested.load(ordering: .acquiring) {
-            work.flush()
-            // Re-announce on every round: a stop may begin while this thread still waits out
-            // the previous one (it never saw the world restart). The collector bumps the
-            // epoch after setting the requests, so a thread that announces the new epoch
-            // sees the new request on its next check and stays parked.
-            while stopRequested.load(ordering: .sequentiallyConsistent) {
-                parkedEpoch.store(collector.stopEpoch.load(ordering: .sequentiallyConsistent), ordering: .sequentiallyConsistent)
-                resume.wait(timeoutNanoseconds: 200_000)
-            }
+        if stopRequested.load(ordering: .acquiring) { park(flushing: true) }
+    }
+
+    /// Waits out a stop of the world.
+    func park(flushing: Bool) {
+        if flushing { work.flush() }
+        // Re-announce on every round: a stop may begin while this thread still waits out
+        // the previous one (it never saw the world restart). The collector bumps the
+        // epoch after setting the requests, so a thread that announces the new epoch
+        // sees the new request on its next check and stays parked.
+        while stopRequested.load(ordering: .sequentiallyConsistent) {
+            parkedEpoch.store(collector.stopEpoch.load(ordering: .sequentiallyConsistent), ordering: .sequentiallyConsistent)
+            resume.wait(timeoutNanoseconds: 200_000)
         }
     }
 
@@ -300,7 +345,12 @@ public final class Mutator: @unchecked Sendable {
     func flushWork() { work.flush() }
 }
 
-/// A thread's roots: object address -> hold count, open addressing with linear probing.
+/// A thread's roots: object address -> hold count. The latest holds sit in a small buffer
+/// (`recent`, one entry per hold, in order); a full buffer spills into an open-addressing
+/// table with linear probing. A program lets go of most holds soon after taking them (a
+/// new node is held until it is linked in), so most drops find their hold among the last
+/// few: a short scan, no hashing, no probe chain to repair. Whole-table readers (scans,
+/// verify, snapshots, counts) spill first, so the table alone holds every root.
 ///
 /// No lock: only the owner thread changes or reads it while the world runs (its own holds,
 /// drops, root scans at its safepoints, and the posted drops of its holds it takes there);
@@ -310,34 +360,90 @@ public final class Mutator: @unchecked Sendable {
 /// thread goes through the collector's orphan queue (Marking.swift).
 @usableFromInline
 final class RootTable: @unchecked Sendable {
+    @usableFromInline static let recentCapacity = 8
+    @usableFromInline let recent: UnsafeMutablePointer<UInt>
+    /// Entries in `recent`. In plain memory, not a stored `var`: the inlined hold and drop
+    /// paths would pay Swift's dynamic exclusivity check on a class property (a runtime
+    /// call per access; 17% of the mutator's instructions when it was a `var`).
+    @usableFromInline let recentCountStorage: UnsafeMutablePointer<Int>
+    @usableFromInline var recentCount: Int {
+        @inline(__always) get { recentCountStorage.pointee }
+        @inline(__always) set { recentCountStorage.pointee = newValue }
+    }
     private var keys: UnsafeMutablePointer<UInt>
     private var counts: UnsafeMutablePointer<UInt32>
     private var capacity = 64
-    private(set) var size = 0
+    /// Distinct objects in the table (not counting the recent buffer).
+    private var tableSize = 0
 
     init() {
+        recent = .allocate(capacity: Self.recentCapacity)
+        recent.initialize(repeating: 0, count: Self.recentCapacity)
+        recentCountStorage = .allocate(capacity: 1)
+        recentCountStorage.initialize(to: 0)
         keys = .allocate(capacity: capacity)
         keys.initialize(repeating: 0, count: capacity)
         counts = .allocate(capacity: capacity)
         counts.initialize(repeating: 0, count: capacity)
     }
 
-    deinit { keys.deallocate(); counts.deallocate() }
+    deinit { recent.deallocate(); recentCountStorage.deallocate(); keys.deallocate(); counts.deallocate() }
 
-    @inline(__always) private func hash(_ k: UInt) -> Int { Int(truncatingIfNeeded: (k &>> 4) &* 0x9E37_79B9_7F4A_7C15 &>> 16) }
+    /// Roots held, at most one per hold (for the pacer's stack-scan estimate).
+    var size: Int { tableSize + recentCount }
 
-    @usableFromInline
+    /// Takes one hold on `k`.
+    @inlinable @inline(__always)
     func add(_ k: UInt) {
-        if (size + 1) * 4 > capacity * 3 { grow() }
-        var i = hash(k) & (capacity - 1)
-        while keys[i] != 0 && keys[i] != k { i = (i + 1) & (capacity - 1) }
-        if keys[i] == 0 { keys[i] = k; size += 1 }
-        counts[i] &+= 1
+        if recentCount == Self.recentCapacity { spill() }
+        recent[recentCount] = k
+        recentCount &+= 1
     }
 
     /// Removes one hold; false if there was none.
-    @usableFromInline
+    @inlinable @inline(__always)
     func remove(_ k: UInt) -> Bool {
+        var i = recentCount &- 1
+        while i >= 0 {
+            if recent[i] == k {
+                removeRecent(at: i)
+                return true
+            }
+            i &-= 1
+        }
+        return removeFromTable(k)
+    }
+
+    /// Takes entry `i` out of the recent buffer, keeping the order of the rest.
+    @usableFromInline @inline(__always)
+    func removeRecent(at i: Int) {
+        recentCount &-= 1
+        var j = i
+        while j < recentCount {
+            recent[j] = recent[j &+ 1]
+            j &+= 1
+        }
+    }
+
+    /// Moves the recent buffer into the table.
+    @usableFromInline @inline(never)
+    func spill() {
+        for i in 0..<recentCount { addToTable(recent[i]) }
+        recentCount = 0
+    }
+
+    @inline(__always) private func hash(_ k: UInt) -> Int { Int(truncatingIfNeeded: (k &>> 4) &* 0x9E37_79B9_7F4A_7C15 &>> 16) }
+
+    private func addToTable(_ k: UInt) {
+        if (tableSize + 1) * 4 > capacity * 3 { grow() }
+        var i = hash(k) & (capacity - 1)
+        while keys[i] != 0 && keys[i] != k { i = (i + 1) & (capacity - 1) }
+        if keys[i] == 0 { keys[i] = k; tableSize += 1 }
+        counts[i] &+= 1
+    }
+
+    @usableFromInline @inline(never)
+    func removeFromTable(_ k: UInt) -> Bool {
         var i = hash(k) & (capacity - 1)
         while keys[i] != 0 {
             if keys[i] == k {
@@ -351,6 +457,7 @@ final class RootTable: @unchecked Sendable {
     }
 
     func count(of k: UInt) -> Int {
+        spill()
         var i = hash(k) & (capacity - 1)
         while keys[i] != 0 {
             if keys[i] == k { return Int(counts[i]) }
@@ -359,14 +466,17 @@ final class RootTable: @unchecked Sendable {
         return 0
     }
 
+    /// Every root once, with its hold count.
     func forEach(_ body: (UInt, Int) -> Void) {
+        spill()
         for i in 0..<capacity where keys[i] != 0 { body(keys[i], Int(counts[i])) }
     }
 
     func removeAll() {
+        recentCount = 0
         keys.update(repeating: 0, count: capacity)
         counts.update(repeating: 0, count: capacity)
-        size = 0
+        tableSize = 0
     }
 
     /// Backward-shift deletion keeps probe chains intact without tombstones.
@@ -375,7 +485,7 @@ final class RootTable: @unchecked Sendable {
         var j = slot
         keys[hole] = 0
         counts[hole] = 0
-        size -= 1
+        tableSize -= 1
         while true {
             j = (j + 1) & (capacity - 1)
             if keys[j] == 0 { return }
