@@ -35,10 +35,10 @@ let package = Package(
     ],
     targets: [
         .target(name: "HeapLabAllocator", swiftSettings: swiftSettings),
-        .target(name: "HeapLabTrace", swiftSettings: swiftSettings),
+        .target(name: "HeapLabTrace", dependencies: ["CZstd", "CZlib"], swiftSettings: swiftSettings),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "HeapLabImport", dependencies: ["HeapLabTrace", "CZstd", "CZlib"], swiftSettings: swiftSettings),
+        .target(name: "HeapLabImport", dependencies: ["HeapLabTrace"], swiftSettings: swiftSettings),
         .target(name: "HeapLabGen", dependencies: ["HeapLabTrace"], swiftSettings: swiftSettings),
         .target(
             name: "HeapLabReplay",

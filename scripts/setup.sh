@@ -8,8 +8,8 @@ packages=(
     libjemalloc-dev          # jemalloc 5.3: the baseline rival
     libmimalloc-dev          # mimalloc
     libgoogle-perftools-dev  # tcmalloc (gperftools)
-    libzstd-dev zlib1g-dev   # heaptrack importer: .zst and .gz recordings
-    zstd                     # importer tests compress samples
+    libzstd-dev zlib1g-dev   # compressed traces (.zst, .gz) and heaptrack recordings
+    zstd                     # tests compress traces and samples; remaking traces/*.zst
     xz-utils                 # tests decompress the shared samples
     python3                  # recorder tests record a Python program
     sqlite3                  # recorder tests record sqlite3

@@ -21,6 +21,7 @@
 // max of each, the median of each pair ratio, and per allocator the geometric mean of the
 // per-trace median ratios (BenchStatistics.swift).
 
+import HeapLabTrace
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -312,16 +313,22 @@ public enum Bench {
         return names
     }
 
-    /// A regular file whose content starts like a trace: the binary magic byte, or text
-    /// whose first record (after comments and blank lines) is the header.
+    /// A regular file whose content, decompressed if it is zstd or gzip (recognised by
+    /// content, as every trace reader does: ByteSource), starts like a trace: the binary
+    /// magic byte, or text whose first record (after comments and blank lines) is the header.
     public static func looksLikeTrace(_ path: String) -> Bool {
         var st = stat()
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard var source = try? ByteSource(path: path) else { return false }
         var bytes = [UInt8](repeating: 0, count: 4096)
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        var n = 0
+        while n < bytes.count {
+            let got = bytes.withUnsafeMutableBufferPointer { buffer in
+                try? source.read(into: buffer.baseAddress! + n, count: buffer.count - n)
+            }
+            guard let got, got > 0 else { break }
+            n += got
+        }
         guard n > 0 else { return false }
         if bytes[0] == 0x89 { return true }
         let text = String(decoding: bytes[0..<n], as: UTF8.self)

@@ -12,7 +12,7 @@
 extension TraceReaderStorage {
     @inline(never)
     func binaryError(_ message: String, offset: Int) -> InputError {
-        InputError(file: path, byteOffset: offset, message)
+        InputError(file: path, location: binaryLocation(offset), message: message)
     }
 
     @inline(never)

@@ -1,11 +1,19 @@
 // Errors about input files, in the one shape every HeapLab command reports them:
 // `FILE:LINE: what is wrong` for text input, `FILE: byte OFFSET: what is wrong` for binary
-// input. The CLI prints `description` to stderr and exits with status 2.
+// input. For a compressed file (ByteSource.swift) the offset says which bytes it counts:
+// `FILE: byte OFFSET (compressed): ...` for a problem with the compressed stream itself,
+// `FILE: byte OFFSET (decompressed): ...` for a binary trace's problem inside it (text keeps
+// `FILE:LINE`, lines being the same either way). The CLI prints `description` to stderr
+// and exits with status 2.
 
 /// Where in an input file a problem was found.
 public enum InputLocation: Equatable, Sendable {
     case line(Int)
     case byteOffset(Int)
+    /// An offset in a compressed file: the problem is in the compressed stream.
+    case compressedByteOffset(Int)
+    /// An offset in a compressed file's decompressed content.
+    case decompressedByteOffset(Int)
     case wholeFile
 }
 
@@ -33,6 +41,8 @@ public struct InputError: Error, Equatable, CustomStringConvertible, Sendable {
         switch location {
         case .line(let line): return "\(file):\(line): \(message)"
         case .byteOffset(let offset): return "\(file): byte \(offset): \(message)"
+        case .compressedByteOffset(let offset): return "\(file): byte \(offset) (compressed): \(message)"
+        case .decompressedByteOffset(let offset): return "\(file): byte \(offset) (decompressed): \(message)"
         case .wholeFile: return "\(file): \(message)"
         }
     }

@@ -1,13 +1,16 @@
 // Streaming trace reader: the one way every command reads a trace, in either encoding.
 //
-// `TraceReader.open(path:)` reads the first bytes and decides by content: a file starting
-// with byte 0x89 is binary (docs/trace-binary-format.md), anything else is text
-// (../shared/TRACE-FORMAT.md). `next()` returns one record at a time, the header first
+// `TraceReader.open(path:)` reads the first bytes and decides by content: a zstd or gzip
+// file is decompressed on the fly (ByteSource.swift: streamed, so memory stays fixed, and
+// capped at `ByteSource.defaultLimit` decompressed bytes), then a stream starting with byte
+// 0x89 is binary (docs/trace-binary-format.md), anything else is text
+// (../shared/TRACE-FORMAT.md). Locations in a compressed binary trace are offsets in the
+// decompressed stream (`.decompressedByteOffset`); text lines are the same either way. `next()` returns one record at a time, the header first
 // (record 0), and nil after the last; `location` says where the last record was (line for
 // text, byte offset of its opcode for binary) so that later checks can blame the right
 // place. Syntax errors (see TraceSyntax.swift) are thrown as `InputError`.
 //
-// Memory: one fixed buffer of `bufferSize` bytes per reader, refilled with read(2), so
+// Memory: one fixed buffer of `bufferSize` bytes per reader, refilled from the ByteSource, so
 // memory never grows with the trace and pipes work too. No allocation depends on a count
 // read from the file (a site name's length is checked against the 64 KiB limit first).
 //
@@ -34,12 +37,19 @@ public enum TraceEncoding: Sendable, Equatable {
     case binary
 }
 
+/// How a trace file is compressed (recognised by content: zstd or gzip magic bytes).
+public enum TraceCompression: Sendable, Equatable {
+    case none
+    case zstd
+    case gzip
+}
+
 struct ReaderState {
     var pos = 0
     var parseEnd = 0
     var dataEnd = 0
     /// File offset of base[0].
-    var bufferFileOffset = 0
+    var bufferFileOffset = 0   // (offset in the decompressed stream for compressed files)
     var eof = false
     var finished = false
     /// Text: line number of the byte at `pos` (1-based).
@@ -59,44 +69,45 @@ struct ReaderState {
 }
 
 final class TraceReaderStorage {
-    let fd: Int32
+    var source: ByteSource
+    let compression: TraceCompression
     let base: UnsafeMutablePointer<UInt8>
     let capacity: Int
     let state: UnsafeMutablePointer<ReaderState>
     let path: String
 
-    init(fd: Int32, capacity: Int, path: String) {
-        self.fd = fd
+    init(source: consuming ByteSource, capacity: Int) {
+        switch source.codec {
+        case .raw: compression = .none
+        case .zstd: compression = .zstd
+        case .gzip: compression = .gzip
+        }
+        self.path = source.path
+        self.source = source
         self.capacity = capacity
-        self.path = path
         base = .allocate(capacity: capacity + 1)
         state = .allocate(capacity: 1)
         state.initialize(to: ReaderState())
     }
 
     deinit {
-        if fd >= 0 { close(fd) }
         base.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
     }
 
-    /// Reads more bytes after `dataEnd`, once; sets `eof` when read returns 0.
+    /// Reads more bytes after `dataEnd`, once; sets `eof` at the end of the (decompressed) data.
     func readMore() throws(InputError) {
         let st = state
-        guard fd >= 0 else { st.pointee.eof = true; return }
         let room = capacity - st.pointee.dataEnd
         precondition(room > 0, "readMore with a full buffer")
-        while true {
-            let n = read(fd, base + st.pointee.dataEnd, room)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw InputError(file: path, location: .wholeFile,
-                                 message: "read failed: \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { st.pointee.eof = true } else { st.pointee.dataEnd += n }
-            return
-        }
+        let n = try source.read(into: base + st.pointee.dataEnd, count: room)
+        if n == 0 { st.pointee.eof = true } else { st.pointee.dataEnd += n }
+    }
+
+    /// Where a binary record at decompressed-stream offset `offset` is.
+    func binaryLocation(_ offset: Int) -> InputLocation {
+        compression == .none ? .byteOffset(offset) : .decompressedByteOffset(offset)
     }
 
     /// Moves the unconsumed bytes [pos, dataEnd) to the start of the buffer.
@@ -114,36 +125,43 @@ final class TraceReaderStorage {
     }
 }
 
-/// Reads a trace record by record, in either encoding (recognised by content).
+/// Reads a trace record by record, in either encoding, plain or zstd/gzip-compressed (all
+/// recognised by content).
 ///
 ///     var reader = try TraceReader.open(path: "app.htrace")
 ///     while let record = try reader.next() { ... }
 ///
-/// Memory is one fixed 1 MiB buffer whatever the trace length. Copies of a reader share
+/// Memory is one fixed 1 MiB buffer (plus 256 KiB of compressed input and the
+/// decompressor's window for a compressed file) whatever the trace length. Copies of a reader share
 /// one cursor (it behaves like a file handle).
 public struct TraceReader {
     /// Size of the read buffer, and so the longest text line accepted.
     public static let bufferSize = 1 << 20
+
+    /// Most decompressed bytes `open` reads from a compressed trace by default (64 GiB).
+    public static var defaultDecompressedLimit: Int { ByteSource.defaultLimit }
 
     /// The file name used in error messages.
     public let path: String
     public let encoding: TraceEncoding
     let storage: TraceReaderStorage
 
-    /// Opens `path` and recognises its encoding from its first bytes.
-    public static func open(path: String) throws(InputError) -> TraceReader {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            throw InputError(file: path, location: .wholeFile,
-                             message: "cannot open trace: \(String(cString: strerror(errno)))")
-        }
-        let storage = TraceReaderStorage(fd: fd, capacity: bufferSize, path: path)
+    /// Whether the file is compressed (its records are those of the decompressed content).
+    public var compression: TraceCompression { storage.compression }
+
+    /// Opens `path` and recognises its compression and encoding from its first bytes.
+    /// A compressed trace that decompresses to more than `decompressedLimit` bytes is an
+    /// error when the reader gets there (nil: `defaultDecompressedLimit`, far beyond real traces).
+    public static func open(path: String, decompressedLimit: Int? = nil) throws(InputError) -> TraceReader {
+        let source = try ByteSource(path: path, limit: decompressedLimit ?? defaultDecompressedLimit,
+                                    openFailure: "cannot open trace")
+        let storage = TraceReaderStorage(source: source, capacity: bufferSize)
         return try TraceReader(storage: storage)
     }
 
-    /// A reader over a trace held in memory; `name` is used in error messages.
+    /// A reader over a (plain) trace held in memory; `name` is used in error messages.
     public init(bytes: [UInt8], name: String) throws(InputError) {
-        let storage = TraceReaderStorage(fd: -1, capacity: max(bytes.count, 16), path: name)
+        let storage = TraceReaderStorage(source: ByteSource(emptyNamed: name), capacity: max(bytes.count, 16))
         bytes.withUnsafeBufferPointer { storage.base.update(from: $0.baseAddress!, count: $0.count) }
         storage.state.pointee.dataEnd = bytes.count
         storage.state.pointee.eof = true
@@ -177,12 +195,13 @@ public struct TraceReader {
     }
 
     /// Where the last record returned by `next()` is: `.line(n)` for text, `.byteOffset(n)`
-    /// for binary (offset of the record's first byte).
+    /// for binary (offset of the record's first byte; `.decompressedByteOffset(n)` when the
+    /// file is compressed).
     public var location: InputLocation {
         let st = storage.state.pointee
         switch encoding {
         case .text: return .line(st.recordLocation)
-        case .binary: return .byteOffset(st.bufferFileOffset + st.recordStart)
+        case .binary: return storage.binaryLocation(st.bufferFileOffset + st.recordStart)
         }
     }
 

@@ -10,7 +10,9 @@
 // Records are encoded into a private 256 KiB buffer (state behind an unsafe pointer, no
 // class-property access per record) and handed to the output file when it fills.
 // `finish()` adds the binary END record and renames the file into place; `abandon()` (or
-// deinit before `finish()`) removes the temporary file.
+// deinit before `finish()`) removes the temporary file. With `zstd: true` each full buffer
+// goes through ZstdOutput.swift on its way to the file, which then holds one zstd frame
+// (level 19, checksummed) that every trace reader decompresses (ByteSource.swift).
 
 /// Writes a trace record by record, in either encoding.
 ///
@@ -21,6 +23,7 @@ public final class TraceWriter {
     public let path: String
     public let encoding: TraceEncoding
     private let output: AtomicOutputFile
+    private let compressor: ZstdOutput?
     private let buffer: UnsafeMutablePointer<UInt8>
     private let state: UnsafeMutablePointer<WriterState>
 
@@ -36,10 +39,12 @@ public final class TraceWriter {
         var headerSkipped = false
     }
 
-    /// Creates `path` (through a temporary file) and writes the header.
-    public init(path: String, encoding: TraceEncoding) throws(InputError) {
+    /// Creates `path` (through a temporary file) and writes the header; with `zstd`, the
+    /// file is the zstd-compressed trace.
+    public init(path: String, encoding: TraceEncoding, zstd: Bool = false) throws(InputError) {
         self.path = path
         self.encoding = encoding
+        compressor = zstd ? try ZstdOutput(level: ZstdOutput.defaultLevel, path: path) : nil
         output = try AtomicOutputFile(path: path)
         buffer = .allocate(capacity: Self.bufferSize)
         state = .allocate(capacity: 1)
@@ -66,9 +71,12 @@ public final class TraceWriter {
         InputError(file: path, location: .wholeFile, message: message)
     }
 
-    private func flushBuffer() throws(InputError) {
+    private func flushBuffer(end: Bool = false) throws(InputError) {
         let used = state.pointee.used
-        if used > 0 {
+        if let compressor {
+            try compressor.compress(buffer, count: used, end: end, to: output)
+            state.pointee.used = 0
+        } else if used > 0 {
             try output.write(UnsafeRawBufferPointer(start: buffer, count: used))
             state.pointee.used = 0
         }
@@ -160,7 +168,7 @@ public final class TraceWriter {
             st.pointee.used += TraceBinary.putVarint(st.pointee.records, out + 1) - out
         }
         do {
-            try flushBuffer()
+            try flushBuffer(end: true)
             try output.commit()
         } catch {
             output.abandon()

@@ -18,7 +18,7 @@ struct CheckCommand: ParsableCommand {
             and an object lifetime histogram. See docs/check.md.
             """)
 
-    @Argument(help: "The trace to check (text or binary, recognised by content).")
+    @Argument(help: "The trace to check (text or binary, plain or zstd/gzip-compressed, recognised by content).")
     var trace: String
 
     @Flag(help: "Print the statistics as one JSON object (snake_case keys).")

@@ -11,12 +11,12 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert a trace between the text and binary encodings, validating it.",
         discussion: """
-            The input encoding is recognised by content. Text output is canonical (no \
+            The input encoding and compression (zstd, gzip) are recognised by content. Text output is canonical (no \
             comments, single spaces); binary output is described in docs/trace-binary-format.md. \
             A trace that breaks any rule is rejected and OUT is left untouched.
             """)
 
-    @Argument(help: "The trace to read (text or binary).")
+    @Argument(help: "The trace to read (text or binary, plain or zstd/gzip-compressed).")
     var input: String
 
     @OptionGroup var output: TraceOutputOptions
@@ -26,7 +26,7 @@ struct ConvertCommand: ParsableCommand {
         // crashes the Swift 6.3.1 compiler in LifetimeDependenceDiagnostics.)
         _ = try reportingInputErrors { () throws(InputError) -> Int in
             var reader = try TraceReader.open(path: input)
-            let writer = try TraceWriter(path: output.output, encoding: output.traceEncoding)
+            let writer = try TraceWriter(path: output.output, encoding: output.traceEncoding, zstd: output.zstd)
             do throws(InputError) {
                 let validator = TraceValidator(file: input)
                 while let record = try reader.next() {

@@ -124,7 +124,7 @@ struct GenCommand: ParsableCommand {
     func run() throws {
         let generator = try makeGenerator()
         try reportingInputErrors {
-            let writer = try TraceWriter(path: output.output, encoding: output.traceEncoding)
+            let writer = try TraceWriter(path: output.output, encoding: output.traceEncoding, zstd: output.zstd)
             do throws(InputError) {
                 _ = try generator.run(seed: seed) { record throws(InputError) in try writer.write(record) }
                 try writer.finish()

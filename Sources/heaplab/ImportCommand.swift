@@ -28,6 +28,9 @@ struct TraceOutputOptions: ParsableArguments {
     @Flag(exclusivity: .exclusive)
     var encoding: Encoding = .text
 
+    @Flag(help: "Compress the output with zstd (level 19); every command reads it as is.")
+    var zstd = false
+
     var traceEncoding: TraceEncoding { encoding == .binary ? .binary : .text }
 }
 
@@ -62,7 +65,7 @@ struct ImportCommand: ParsableCommand {
     func run() throws {
         let format = ImportFormat(rawValue: format)!
         let summary: ImportSummary = try reportingInputErrors {
-            var writer = try TraceWriter(path: output.output, encoding: output.traceEncoding)
+            var writer = try TraceWriter(path: output.output, encoding: output.traceEncoding, zstd: output.zstd)
             do throws(InputError) {
                 let summary = try format.run(path: input, into: &writer)
                 try writer.finish()

@@ -38,7 +38,7 @@ struct RecordCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let writer: TraceWriter = try reportingInputErrors {
-            try TraceWriter(path: output.output, encoding: output.traceEncoding)
+            try TraceWriter(path: output.output, encoding: output.traceEncoding, zstd: output.zstd)
         }
         var sink = writer
         let status: ProgramStatus

@@ -25,7 +25,7 @@ struct ReplayCommand: ParsableCommand {
             + "jemalloc, mimalloc and tcmalloc are Debian's shared libraries, preloaded into the "
             + "measuring child process. See docs/replay.md.")
 
-    @Argument(help: "The trace (text or binary encoding).")
+    @Argument(help: "The trace (text or binary encoding, plain or zstd/gzip-compressed).")
     var trace: String
 
     @Option(help: "Allocator to replay on.")

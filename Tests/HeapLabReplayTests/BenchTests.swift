@@ -132,3 +132,26 @@ func sampleBenchResult() -> BenchResult {
         #expect(lines.filter { $0.hasPrefix("geomean,*,") }.count == 3)
     }
 }
+
+/// The repository's own traces/ directory: bench's default set finds every bundled trace,
+/// the zstd-compressed GC traces included (by content, after decompression), and skips
+/// README.md and inputs/. (Only the first bytes of each are read: replaying them is the
+/// release-build job of scripts/compare.sh, not a debug test's.)
+@Suite struct BundledTraceSetTests {
+    static var tracesDirectory: String {
+        var parts = "\(#filePath)".split(separator: "/").map(String.init)
+        parts.removeLast(3)   // Tests/HeapLabReplayTests/BenchTests.swift
+        return "/" + parts.joined(separator: "/") + "/traces"
+    }
+
+    @Test func benchFindsTheCompressedGCTraces() throws {
+        let found = try Bench.bundledTraces(directory: Self.tracesDirectory).map { $0.split(separator: "/").last.map(String.init) ?? "" }
+        for name in ["gen-gcbench", "gen-binary-trees", "gen-lru", "gen-random-graph"] {
+            #expect(found.contains("\(name).hbtrace.zst"), "\(found)")
+        }
+        #expect(found.contains("mtrace-git.hbtrace"))
+        #expect(!found.contains("README.md"))
+        #expect(!found.contains("inputs"))
+        #expect(found.count == 12)
+    }
+}
