@@ -204,11 +204,16 @@ struct PageAllocator {
         }
     }
 
-    /// Finds, from the top of the heap down, free pages that are not yet scavenged, marks up
-    /// to `maxPages` of them scavenged and reports each run to `release(firstPage, count)`.
-    /// Returns the number of pages scavenged. (Go's scavenger also works from the highest
+    /// Finds, from the top of the heap down, free pages that are not yet scavenged and takes
+    /// up to `maxPages` of them out of the free set (marks them in use, so that no span can
+    /// be made of them), reporting each run to `run(firstPage, count)`. The caller releases
+    /// them to the OS without the heap lock and gives them back with `returnScavenged`, as
+    /// Go's scavenger does (allocRange, unlock, sysUnused, lock, free): the madvise of a batch
+    /// takes a TLB shootdown and up to a few hundred microseconds, which the heap lock must
+    /// not be held for (mutators refilling spans and the collector's pauses take it).
+    /// Returns the number of pages taken. (Go's scavenger also works from the highest
     /// addresses down, so the memory the allocator will reuse first stays resident.)
-    mutating func scavenge(maxPages: Int, _ release: (Int, Int) -> Void) -> Int {
+    mutating func takeForScavenging(maxPages: Int, _ run: (Int, Int) -> Void) -> Int {
         var done = 0
         var c = chunkLimit - 1
         while c >= 0 && done < maxPages {
@@ -226,17 +231,29 @@ struct PageAllocator {
                     }
                     let count = top - low + 1
                     let mask = (count == 64 ? ~UInt64(0) : ((UInt64(1) << UInt64(count)) - 1)) << UInt64(low)
-                    scavenged[base + w] |= mask
+                    inUse[base + w] |= mask
                     candidates &= ~mask
-                    release((base + w) * 64 + low, count)
+                    run((base + w) * 64 + low, count)
                     done += count
                 }
                 w -= 1
             }
+            if done > 0 { summarize(c) }
             c -= 1
         }
-        scavengedPages += done
         freeUnscavengedPages -= done
         return done
+    }
+
+    /// Gives back pages taken by `takeForScavenging`, now released to the OS: free again,
+    /// and scavenged (a span made of them needs no clearing).
+    mutating func returnScavenged(_ first: Int, _ n: Int) {
+        forEachWordRange(first, n) { word, mask in
+            inUse[word] &= ~mask
+            scavenged[word] |= mask
+        }
+        resummarize(first, n)
+        searchHint = Swift.min(searchHint, first / Self.pagesPerChunk)
+        scavengedPages += n
     }
 }

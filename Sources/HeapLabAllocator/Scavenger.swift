@@ -12,7 +12,8 @@
 //     retained goal of heapInUse * (1 + retainFraction) (Go's retainExtraPercent = 10), at
 //     most 64 pages (512 KiB) per wake, so it costs well under 1% of a CPU (Go paces its
 //     scavenger to 1% of one CPU).
-// All page-allocator work happens under the heap lock.
+// All page-allocator work happens under the heap lock; the madvise calls do not (pages being
+// released are taken out of the free set meanwhile, as Go's scavenger does).
 
 #if canImport(Glibc)
 import Glibc
@@ -20,18 +21,36 @@ import Glibc
 import Synchronization
 
 extension UnsafeMutablePointer where Pointee == MHeapState {
-    /// Releases up to `maxBytes` of free, unscavenged pages. Returns bytes released.
+    /// Releases up to `maxBytes` of free, unscavenged pages. Returns bytes released. Works in
+    /// batches of at most 64 pages, each taken out of the free set under the heap lock and
+    /// released to the OS without it (PageAllocator.takeForScavenging).
     func scavenge(maxBytes: Int) -> Int {
         let maxPages = maxBytes == .max ? Int.max : maxBytes >> AllocatorConstants.pageShift
-        pointee.lock.lock()
-        defer { pointee.lock.unlock() }
         let base = pointee.arenaBase
-        let pages = pageAllocator.pointee.scavenge(maxPages: maxPages) { first, count in
-            let p = UnsafeMutableRawPointer(bitPattern: base + UInt(first << AllocatorConstants.pageShift))!
-            OSMemory.unused(p, count << AllocatorConstants.pageShift)
+        var runs: [(first: Int, count: Int)] = []
+        var done = 0
+        while done < maxPages {
+            runs.removeAll(keepingCapacity: true)
+            pointee.lock.lock()
+            let taken = pageAllocator.pointee.takeForScavenging(maxPages: Swift.min(maxPages - done, Self.scavengeBatchPages)) {
+                runs.append(($0, $1))
+            }
+            pointee.lock.unlock()
+            if taken == 0 { break }
+            for r in runs {
+                let p = UnsafeMutableRawPointer(bitPattern: base + UInt(r.first << AllocatorConstants.pageShift))!
+                OSMemory.unused(p, r.count << AllocatorConstants.pageShift)
+            }
+            pointee.lock.lock()
+            for r in runs { pageAllocator.pointee.returnScavenged(r.first, r.count) }
+            pointee.lock.unlock()
+            done += taken
         }
-        return pages << AllocatorConstants.pageShift
+        return done << AllocatorConstants.pageShift
     }
+
+    /// Pages released per hold of the heap lock.
+    static var scavengeBatchPages: Int { 64 }
 
     /// Idle bytes above the retained goal (0 when none).
     func scavengeSurplus(retainFraction: Double) -> Int {

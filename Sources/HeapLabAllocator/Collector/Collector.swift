@@ -228,17 +228,12 @@ public final class Collector: @unchecked Sendable {
     public func registerMutator() -> Mutator {
         let m = Mutator(collector: self, cache: heap.makeThreadCache())
         m.cache.c.pointee.gcMode = true
-        mutatorLock.lock()
         // Join only while the world runs. A stop takes its list of mutators when it begins
         // and the phase changes only while the world is stopped, so a thread that joined
         // then would run on unstopped through the pause and keep the allocation colour of
         // the phase it saw (allocating black after the cycle ended: an object marked before
         // the next cycle starts is never scanned, and what it points to is lost).
-        while worldStopped.load(ordering: .acquiring) {
-            mutatorLock.unlock()
-            sched_yield()
-            mutatorLock.lock()
-        }
+        lockMutatorsWhileTheWorldRuns(nil)
         // A mutator joining mid-cycle starts black: its (empty) roots need no scan, and it
         // allocates black while marking.
         if phase != .off {
@@ -258,13 +253,7 @@ public final class Collector: @unchecked Sendable {
         m.leaveBlocked()
         // Leave only while the world runs (a stopped world must not change under the
         // collector): park at the stop, then leave before the next one can begin.
-        mutatorLock.lock()
-        while worldStopped.load(ordering: .acquiring) {
-            mutatorLock.unlock()
-            m.poll()
-            sched_yield()
-            mutatorLock.lock()
-        }
+        lockMutatorsWhileTheWorldRuns(m)
         m.dropAllRoots()
         m.flushWork()
         orphanBytesMarked += m.work.bytesMarked
@@ -279,6 +268,22 @@ public final class Collector: @unchecked Sendable {
         heap.releaseThreadCache(m.cache)
         // A stop request may be waiting for this mutator.
         wake.broadcast()
+    }
+
+    /// Takes the mutator lock at a moment the world runs (stopTheWorld raises worldStopped
+    /// under it). Waits for a stop to end without the lock: a waiter that took and dropped it
+    /// in a loop could be preempted holding it, and the coordinator would wait for its next
+    /// scheduler slice. `m`, when given, answers safepoints while it waits.
+    private func lockMutatorsWhileTheWorldRuns(_ m: Mutator?) {
+        while true {
+            while worldStopped.load(ordering: .acquiring) {
+                m?.poll()
+                sched_yield()
+            }
+            mutatorLock.lock()
+            if !worldStopped.load(ordering: .acquiring) { return }
+            mutatorLock.unlock()
+        }
     }
 
     /// Asks for a cycle now (runtime.GC without waiting).
