@@ -384,6 +384,7 @@ public final class Collector: @unchecked Sendable {
 
     /// The coordinator: waits for the trigger, then runs a cycle.
     private func coordinatorLoop() {
+        raiseCoordinatorPriority()
         while !shuttingDown.load(ordering: .acquiring) {
             if startRequested.exchange(false, ordering: .acquiringAndReleasing)
                 || heapLive.load(ordering: .relaxed) >= triggerBytes.load(ordering: .relaxed) {
@@ -398,6 +399,17 @@ public final class Collector: @unchecked Sendable {
     /// rank below this mark flat out (Go runs an idle mark worker on an idle P).
     func idleProcs() -> Int {
         configuration.idleMarking ? procCount - dedicatedWorkers - runningMutators.load(ordering: .relaxed) : 0
+    }
+
+    /// Runs the coordinator at nice -10 when the process may raise a thread's priority (root,
+    /// or CAP_SYS_NICE; otherwise it stays at the default and nothing changes). Its pauses
+    /// are the whole world's: on a machine with more runnable threads than CPUs (mutators,
+    /// mark workers, the sweeper), the scheduler could otherwise leave it waiting for another
+    /// thread's time slice in the middle of a pause. (HotSpot likewise runs its safepoint
+    /// thread, the VM thread, at a raised priority where the OS allows it.)
+    private func raiseCoordinatorPriority() {
+        // Linux keeps the nice value per thread; `who` 0 is the calling thread.
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, -10)
     }
 
     /// Called by a mutator after growing heapLive past the trigger.
