@@ -210,17 +210,16 @@ public final class GCBackend: ReplayBackend {
             let now = Self.monotonic()
             if start == 0 { state.shared.withLock { $0.starts[worker] = now } }
             var failure = GCUseAfterFree(worker: worker, op: -1, role: 0)
+            // The loop specialised for each concrete synchronisation: called through this
+            // generic requirement, a multi-threaded replay ran the unspecialised loop (a
+            // retain/release and witness calls per op: 3-7 times slower on 2-thread traces).
             let done: Int
-            if let snapshotLog {
-                done = replayGCOps(mutator, verify ? collector : nil, sync, BarrierStores(), snapshotLog, ops: ops, from: start, to: end,
-                                   table: table, failure: &failure)
-                snapshotLog.position(done)
-            } else if rawStores {
-                done = replayGCOps(mutator, verify ? collector : nil, sync, RawStores(), NoGCLog(), ops: ops, from: start, to: end,
-                                   table: table, failure: &failure)
+            if let s = sync as? ThreadSynchronization {
+                done = runSpecialized(s, ops: ops, from: start, to: end, table: table, failure: &failure)
+            } else if let s = sync as? NoSynchronization {
+                done = runSpecialized(s, ops: ops, from: start, to: end, table: table, failure: &failure)
             } else {
-                done = replayGCOps(mutator, verify ? collector : nil, sync, BarrierStores(), NoGCLog(), ops: ops, from: start, to: end,
-                                   table: table, failure: &failure)
+                done = runSpecialized(sync, ops: ops, from: start, to: end, table: table, failure: &failure)
             }
             if done != end || done == streamLength {
                 let finish = Self.monotonic()
@@ -231,6 +230,24 @@ public final class GCBackend: ReplayBackend {
             }
             if done != end { state.aborted.store(true, ordering: .releasing) }
             return done
+        }
+
+        @inline(__always)
+        func runSpecialized<S: ReplaySynchronization>(_ sync: S, ops: UnsafePointer<ReplayOp>, from start: Int, to end: Int,
+                                                      table: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
+                                                      failure: inout GCUseAfterFree) -> Int {
+            if let snapshotLog {
+                let done = replayGCOps(mutator, verify ? collector : nil, sync, BarrierStores(), snapshotLog, ops: ops, from: start, to: end,
+                                       table: table, failure: &failure)
+                snapshotLog.position(done)
+                return done
+            } else if rawStores {
+                return replayGCOps(mutator, verify ? collector : nil, sync, RawStores(), NoGCLog(), ops: ops, from: start, to: end,
+                                   table: table, failure: &failure)
+            } else {
+                return replayGCOps(mutator, verify ? collector : nil, sync, BarrierStores(), NoGCLog(), ops: ops, from: start, to: end,
+                                   table: table, failure: &failure)
+            }
         }
 
         static func monotonic() -> Double { Double(ReplaySystem.monotonicNanos()) * 1e-9 }
