@@ -317,9 +317,9 @@ public final class Mutator: @unchecked Sendable {
     func assist() {
         let ratio = collector.assistWorkPerByte
         if ratio <= 0 { hot.pointee.assistBalance = 0; return }
-        let start = monotonicSeconds()
         var needed = Int(Double(-hot.pointee.assistBalance) * ratio) + 1
         var preempted = false
+        var foundNoWork = false
         // Steal credit the background workers have banked.
         var credit = collector.bgScanCredit.load(ordering: .relaxed)
         while credit > 0 {
@@ -332,30 +332,49 @@ public final class Mutator: @unchecked Sendable {
             // Do the work ourselves, plus Go's over-assist margin (gcOverAssistWork, 64 KiB),
             // in slices: a stop request ends the assist (Go's assists are preemptible too),
             // the unpaid debt stays and is paid at a later allocation.
+            let start = monotonicSeconds()
             var target = needed + 64 << 10
+            var scanned = 0
+            let work = workRef
             while target > 0 {
-                let done = collector.drain(work, budget: min(target, Self.assistSlice))
+                let done = collectorRef._withUnsafeGuaranteedRef { c in
+                    work._withUnsafeGuaranteedRef { c.drain($0, budget: min(target, Self.assistSlice)) }
+                }
                 needed -= done
                 target -= done
+                scanned += done
                 if done == 0 { break }
                 if stopRequested.load(ordering: .relaxed) { preempted = true; break }
             }
-            hot.pointee.assists += 1
-            let end = monotonicSeconds()
-            hot.pointee.assistNanos += Int((end - start) * 1e9)
-            if let onEvent = collector.configuration.onEvent {
-                onEvent(GCEvent(kind: .assist, cycle: collector.cycleNumber.load(ordering: .relaxed) + 1, start: start, end: end))
+            if scanned == 0 {
+                // Nothing to scan (what is left is in other threads' buffers): not an assist.
+                foundNoWork = true
+            } else {
+                hot.pointee.assists += 1
+                let end = monotonicSeconds()
+                hot.pointee.assistNanos += Int((end - start) * 1e9)
+                if let onEvent = collector.configuration.onEvent {
+                    onEvent(GCEvent(kind: .assist, cycle: collector.cycleNumber.load(ordering: .relaxed) + 1, start: start, end: end))
+                }
             }
         }
         // Convert what was paid beyond the debt back into allocation credit; a preempted
-        // assist keeps its debt. (With no work left to do, Go parks the assist until
-        // background credit arrives; here the debt is forgiven: marking is nearly done.)
+        // assist keeps its debt. With no work left to do, Go parks the assist until
+        // background credit arrives; here the debt is forgiven (marking is nearly done), and
+        // when the pool was empty the thread may allocate another 64 KiB before it looks
+        // again (before, it looked at every allocation: 62 k empty assists, two clock reads
+        // each, on a 9.7 M-record binary-trees replay).
         if needed <= 0 {
             hot.pointee.assistBalance = Int(Double(-needed) / ratio)
+        } else if preempted {
+            hot.pointee.assistBalance = -Int(Double(needed) / ratio)
         } else {
-            hot.pointee.assistBalance = preempted ? -Int(Double(needed) / ratio) : 0
+            hot.pointee.assistBalance = foundNoWork ? Self.emptyPoolAllowance : 0
         }
     }
+
+    /// Bytes a mutator may allocate after an assist that found no work, before it looks again.
+    static let emptyPoolAllowance = 64 << 10
 
     /// Flushes this mutator's grey buffer to the pool.
     func flushWork() { work.flush() }
