@@ -166,6 +166,11 @@ public final class Collector: @unchecked Sendable {
     /// Drops of holds taken on another thread, waiting for their holder (Marking.swift).
     let orphanLock = HeapLock()
     var orphanDrops: [UInt] = []
+    /// Per mutator (Mutator.orphanSlot): the next orphan-log entry it has not looked at;
+    /// Int.max once it has left. Under orphanLock.
+    var orphanCursors: [Int] = []
+    /// Log length at which the next post compacts it (compactOrphanLog).
+    var orphanCompactAt = 4096
     /// Bumped per posted drop; a mutator looks at the queue when it has not seen the latest.
     @usableFromInline let orphanGeneration = Atomic<Int>(0)
     /// Sweeping of the last cycle is complete.
@@ -228,6 +233,12 @@ public final class Collector: @unchecked Sendable {
     public func registerMutator() -> Mutator {
         let m = Mutator(collector: self, cache: heap.makeThreadCache())
         m.cache.c.pointee.gcMode = true
+        // Its cursor starts at the log's end: it holds nothing posted before it came.
+        orphanLock.lock()
+        m.orphanSlot = orphanCursors.count
+        orphanCursors.append(orphanDrops.count)
+        m.hot.pointee.orphanGenerationSeen = orphanGeneration.load(ordering: .relaxed)
+        orphanLock.unlock()
         // Join only while the world runs. A stop takes its list of mutators when it begins
         // and the phase changes only while the world is stopped, so a thread that joined
         // then would run on unstopped through the pause and keep the allocation colour of
@@ -262,6 +273,9 @@ public final class Collector: @unchecked Sendable {
         orphanBytesMarked += m.cache.c.pointee.gcAllocatedBytes
         m.cache.c.pointee.gcAllocatedBytes = 0
         mutators.removeAll { $0 === m }
+        orphanLock.lock()
+        orphanCursors[m.orphanSlot] = Int.max
+        orphanLock.unlock()
         runningMutators.add(-1, ordering: .relaxed)
         m.retired.store(true, ordering: .releasing)
         mutatorLock.unlock()
