@@ -198,16 +198,17 @@ package struct ByteSource: ~Copyable {
         }
     }
 
+    /// Refills an empty input buffer. False when there is nothing more to decode: the file
+    /// is at its end and the last stream complete.
+    private mutating func inputOrPendingOutput() throws(InputError) -> Bool {
+        while inputStart == inputEnd && !inputEOF { try refill() }
+        return !(inputStart == inputEnd && streamComplete)
+    }
+
     private mutating func readZstd(into destination: UnsafeMutablePointer<UInt8>, count: Int) throws(InputError) -> Int {
         while true {
-            if inputStart == inputEnd {
-                if !inputEOF {
-                    try refill()
-                    continue
-                }
-                if streamComplete { return 0 }
-                // End of file inside a frame: flush what zstd still holds, else it is cut short.
-            }
+            // At the end of the file inside a frame, go on: zstd may still hold output.
+            guard try inputOrPendingOutput() else { return 0 }
             var inBuffer = ZSTD_inBuffer(src: UnsafeRawPointer(input + inputStart),
                                          size: inputEnd - inputStart, pos: 0)
             var outBuffer = ZSTD_outBuffer(dst: UnsafeMutableRawPointer(destination), size: count, pos: 0)
@@ -228,13 +229,7 @@ package struct ByteSource: ~Copyable {
     private mutating func readGzip(into destination: UnsafeMutablePointer<UInt8>, count: Int) throws(InputError) -> Int {
         guard let zlib else { return 0 }
         while true {
-            if inputStart == inputEnd {
-                if !inputEOF {
-                    try refill()
-                    continue
-                }
-                if streamComplete { return 0 }
-            }
+            guard try inputOrPendingOutput() else { return 0 }
             if streamComplete {
                 // A new member starts (gzip files may be concatenations of members).
                 if inflateReset(zlib) != Z_OK { throw compressedError("corrupt gzip data") }
