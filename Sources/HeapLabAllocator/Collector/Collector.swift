@@ -10,9 +10,9 @@
 //           next safepoint, then it is black for the rest of the cycle;
 //        c. assist ratio computed; world restarted.
 //   3. Concurrent mark: background workers (Go's dedicated + fractional, 25% of the CPUs,
-//      plus idle workers on CPUs no mutator is using) drain grey objects; mutators scan their roots, shade through the write barrier and
-//      pay assist debt when they allocate. Done when every root set is scanned, the pool is
-//      empty and no worker holds work.
+//      plus idle workers on CPUs no mutator is using) drain grey objects; mutators scan
+//      their roots, shade through the write barrier and pay assist debt when they allocate.
+//      Done when every root set is scanned, the pool is empty and no worker holds work.
 //   4. Mark termination, world stopped (STW 2): flush every mutator's grey buffer and drain
 //      what is left (if much is left, restart the world and go back to 3), verify (optional),
 //      write barrier off, flush every mcache (spans back to their mcentral), sweepgen += 2,
@@ -163,7 +163,8 @@ public final class Collector: @unchecked Sendable {
     var failures: [String] = []
     /// Bytes marked by work buffers that no longer exist (unregistered mutators, STW 1).
     var orphanBytesMarked = 0
-    /// Drops of holds taken on another thread, waiting for their holder (Marking.swift).
+    /// Drops of holds taken on another thread, waiting for their holder: an append-only log
+    /// between stops (Marking.swift).
     let orphanLock = HeapLock()
     var orphanDrops: [UInt] = []
     /// Per mutator (Mutator.orphanSlot): the next orphan-log entry it has not looked at;
@@ -171,7 +172,7 @@ public final class Collector: @unchecked Sendable {
     var orphanCursors: [Int] = []
     /// Log length at which the next post compacts it (compactOrphanLog).
     var orphanCompactAt = 4096
-    /// Bumped per posted drop; a mutator looks at the queue when it has not seen the latest.
+    /// Bumped per posted drop; a mutator looks at the log when it has not seen the latest.
     @usableFromInline let orphanGeneration = Atomic<Int>(0)
     /// Sweeping of the last cycle is complete.
     let sweepDone = Atomic<Bool>(true)

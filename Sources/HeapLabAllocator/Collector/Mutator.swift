@@ -61,7 +61,7 @@ public final class Mutator: @unchecked Sendable {
     let parkedEpoch = Atomic<Int>(0)
     let retired = Atomic<Bool>(false)
     /// This mutator's entry in Collector.orphanCursors (set at registration).
-    @usableFromInline var orphanSlot = 0
+    var orphanSlot = 0
     /// running, blocked or scanning (see the file comment).
     let region = Atomic<Int>(Mutator.running)
     static let running = 0
@@ -192,7 +192,7 @@ public final class Mutator: @unchecked Sendable {
         if !roots.remove(UInt(bitPattern: object)) {
             let generation = collector.postOrphanDrop(UInt(bitPattern: object), from: self)
             // The poster does not hold what it posted: if it had seen every earlier post, it
-            // has nothing new to look at (saves it a pass over the queue at its next poll).
+            // has nothing new to look at (saves it a look at the log at its next poll).
             if hot.pointee.orphanGenerationSeen == generation &- 1 { hot.pointee.orphanGenerationSeen = generation }
         }
         if collector.writeBarrier.load(ordering: .relaxed) != 0 { shade(UInt(bitPattern: object)) }
