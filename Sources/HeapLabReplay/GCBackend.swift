@@ -9,8 +9,8 @@
 //               hold(p): the new object is a root of this thread, then one byte in every
 //               further page (polling every 64 KiB: a large object's page faults must not hold
 //               up a stop)
-//   hold/drop   Mutator.hold / Mutator.drop (a hold taken on another thread is dropped from
-//               that thread's roots: Mutator.drop searches them)
+//   hold/drop   Mutator.holdSlot / dropSlot: roots named by the op's slot, no hashing (a
+//               hold taken on another thread is dropped through the collector's orphan log)
 //   store       Mutator.writePointer: through the write barrier
 //   gcRealloc   a pointer-free copy with holds + 1, the old object's holds dropped; the lowering
 //               follows it with stores that re-point every pointer slot that pointed at the
@@ -259,6 +259,8 @@ public final class GCBackend: ReplayBackend {
     public let verify: Bool
     let state: GCRunState
     let streamLengths: [Int]
+    /// Size of the program's object table: each mutator's slot roots cover it.
+    let slotCount: Int
     /// Heap snapshots (SnapshotCapture.swift's GCSnapshotSession), nil for a plain replay.
     let snapshots: GCSnapshotSession?
 
@@ -281,6 +283,7 @@ public final class GCBackend: ReplayBackend {
         self.verify = verify
         self.snapshots = snapshots
         streamLengths = program.streams.map(\.opCount)
+        slotCount = program.slotCount
         let state = GCRunState(workers: program.workers, detailedEvents: options.timeline != nil)
         self.state = state
         do {
@@ -339,6 +342,8 @@ public final class GCBackend: ReplayBackend {
 
     public func makeAllocator(worker: Int) throws(ReplayError) -> Allocator {
         let m = collector.registerMutator()
+        // Holds are named by the program's object slots: roots without hashing.
+        m.enableSlotRoots(capacity: slotCount)
         m.enterBlocked()
         state.registered.add(1, ordering: .acquiringAndReleasing)
         let thread = UInt(pthread_self())
@@ -503,18 +508,18 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores, L: GCOpLog>(
             }
             // Held before the rest of it is touched: that polls (a large object's pages take
             // a page fault each), and a collection may start meanwhile.
-            m.hold(p)
+            m.holdSlot(slot, p)
             table[slot] = p
             touchPagesPolling(p, from: 0, to: size, m)
             log.allocated(slot: slot, p, size: size)
         case ReplayOp.hold:
             let p = table[slot].unsafelyUnwrapped
             if check != nil && freed(p, i, role: 0) { return i }
-            m.hold(p)
+            m.holdSlot(slot, p)
         case ReplayOp.drop:
             let p = table[slot].unsafelyUnwrapped
             if check != nil && freed(p, i, role: 0) { return i }
-            m.drop(p)
+            m.dropSlot(slot, p)
         case ReplayOp.store:
             let source = table[slot].unsafelyUnwrapped
             let target = table[Int(truncatingIfNeeded: op.destinationSlot)].unsafelyUnwrapped
@@ -534,13 +539,13 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores, L: GCOpLog>(
             // holds + 1: the extra one keeps the copy a root until the stores the lowering
             // put after this op make it reachable as the original was. Taken before the copy,
             // which polls between chunks (the old object is still held meanwhile).
-            for _ in 0...holds { m.hold(p) }
+            for _ in 0...holds { m.holdSlot(slot, p) }
             copyPolling(p, from: old, byteCount: min(oldSize, newSize), m)
             if newSize > oldSize {
                 p.storeBytes(of: 1, toByteOffset: oldSize, as: UInt8.self)
                 touchPagesPolling(p, from: oldSize, to: newSize, m)
             }
-            for _ in 0..<holds { m.drop(old) }
+            for _ in 0..<holds { m.dropSlot(slot, old) }
             table[slot] = p
             log.moved(slot: slot, p, size: newSize)
             i &+= 1

@@ -636,3 +636,82 @@ final class GraphStress: @unchecked Sendable {
         gc.unregisterMutator(m)
     }
 }
+
+/// Slot-named roots (Mutator.enableSlotRoots): the per-slot table against a model, and a
+/// collection with two objects held under one slot (a resize: the copy is held before the
+/// original is let go).
+@Suite struct SlotRootsTests {
+    @Test(arguments: [7, 8])
+    func matchesADictionaryModel(seed: UInt64) {
+        var rng = SplitMix64(state: seed)
+        let slots = 300
+        let roots = SlotRoots(capacity: slots)
+        var model: [Int: (object: UInt, count: Int)] = [:]
+        var next: UInt = 0x10_0000
+        for step in 0..<30_000 {
+            let slot = Int(rng.next() % UInt64(slots))
+            if rng.next() % 2 == 0 {
+                // A hold: the slot's object again, or a new object if the slot is free; now
+                // and then another object while the slot is taken, which must be refused.
+                if let held = model[slot] {
+                    if rng.next() % 8 == 0 {
+                        #expect(!roots.add(slot, held.object &+ 16))
+                    } else {
+                        #expect(roots.add(slot, held.object))
+                        model[slot] = (held.object, held.count + 1)
+                    }
+                } else {
+                    next &+= 16
+                    #expect(roots.add(slot, next))
+                    model[slot] = (next, 1)
+                }
+            } else {
+                let held = model[slot]
+                let object = held?.object ?? 0x99
+                #expect(roots.remove(slot, object) == (held != nil))
+                if let held { model[slot] = held.count == 1 ? nil : (held.object, held.count - 1) }
+                // Removing another object than the slot's never succeeds.
+                #expect(!roots.remove(slot, object &+ 8))
+            }
+            if step % 499 == 0 {
+                var seen: [UInt: Int] = [:]
+                roots.forEach { k, c in seen[k] = c }
+                #expect(seen == Dictionary(uniqueKeysWithValues: model.values.map { ($0.object, $0.count) }))
+                #expect(roots.heldCount == model.count)
+            }
+        }
+        roots.removeAll()
+        #expect(roots.heldCount == 0)
+    }
+
+    @Test func twoObjectsUnderOneSlotBothStayRootsUntilDropped() throws {
+        let heap = try gcHeap()
+        var config = GCConfiguration()
+        config.verify = true
+        let gc = try Collector(heap: heap, configuration: config)
+        defer { gc.shutdown() }
+        let m = gc.registerMutator()
+        m.enableSlotRoots(capacity: 16)
+        let original = m.allocate(size: 64, pointerSlots: 0)!
+        m.holdSlot(3, original)
+        let copy = m.allocate(size: 128, pointerSlots: 0)!
+        m.holdSlot(3, copy)          // slot 3 is taken: this hold goes to the root table
+        m.holdSlot(3, copy)
+        gc.collect(from: m)
+        gc.finishSweep()
+        #expect(gc.isAllocated(original) && gc.isAllocated(copy))
+        #expect(m.holds(original) && m.holds(copy))
+        m.dropSlot(3, original)      // the resize lets go of the original
+        gc.collect(from: m)
+        gc.finishSweep()
+        #expect(!gc.isAllocated(original) && gc.isAllocated(copy))
+        m.dropSlot(3, copy)
+        #expect(m.holds(copy))       // one hold left
+        m.dropSlot(3, copy)
+        gc.collect(from: m)
+        gc.finishSweep()
+        #expect(!gc.isAllocated(copy))
+        #expect(gc.verifyFailures.isEmpty)
+        gc.unregisterMutator(m)
+    }
+}

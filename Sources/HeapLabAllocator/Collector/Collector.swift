@@ -104,6 +104,13 @@ public struct GCConfigurationError: Error, CustomStringConvertible, Sendable {
     init(_ d: String) { description = d }
 }
 
+/// A drop posted to the orphan log: the object, and its slot when the poster named one
+/// (Mutator.dropSlot), else -1. `object` 0: applied.
+struct OrphanDrop {
+    var object: UInt
+    var slot: Int
+}
+
 /// Phases (Go's gcphase).
 enum GCPhase: UInt32 {
     case off = 0
@@ -166,7 +173,7 @@ public final class Collector: @unchecked Sendable {
     /// Drops of holds taken on another thread, waiting for their holder: an append-only log
     /// between stops (Marking.swift).
     let orphanLock = HeapLock()
-    var orphanDrops: [UInt] = []
+    var orphanDrops: [OrphanDrop] = []
     /// Per mutator (Mutator.orphanSlot): the next orphan-log entry it has not looked at;
     /// Int.max once it has left. Under orphanLock.
     var orphanCursors: [Int] = []

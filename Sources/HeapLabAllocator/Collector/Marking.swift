@@ -76,10 +76,10 @@ extension Collector {
     /// with thousands of cross-thread drops per cycle, a third of the mutators' time.)
     /// Returns the new generation.
     @usableFromInline @inline(never)
-    func postOrphanDrop(_ object: UInt, from poster: Mutator) -> Int {
+    func postOrphanDrop(_ object: UInt, slot: Int, from poster: Mutator) -> Int {
         orphanLock.lock()
         let index = orphanDrops.count
-        orphanDrops.append(object)
+        orphanDrops.append(OrphanDrop(object: object, slot: slot))
         // The poster does not hold what it posts: if it had seen everything before, it has
         // seen this too.
         if orphanCursors[poster.orphanSlot] == index { orphanCursors[poster.orphanSlot] = index + 1 }
@@ -97,8 +97,8 @@ extension Collector {
         var i = orphanCursors[m.orphanSlot]
         let count = orphanDrops.count
         while i < count {
-            let object = orphanDrops[i]
-            if object != 0 && m.roots.remove(object) { orphanDrops[i] = 0 }
+            let drop = orphanDrops[i]
+            if drop.object != 0 && m.removeRoot(drop.object, slot: drop.slot) { orphanDrops[i].object = 0 }
             i += 1
         }
         orphanCursors[m.orphanSlot] = count
@@ -113,7 +113,7 @@ extension Collector {
         var seenByAll = orphanDrops.count
         for c in orphanCursors where c != Int.max { seenByAll = min(seenByAll, c) }
         var kept = 0
-        for i in 0..<seenByAll where orphanDrops[i] != 0 {
+        for i in 0..<seenByAll where orphanDrops[i].object != 0 {
             orphanDrops[kept] = orphanDrops[i]
             kept += 1
         }
@@ -131,8 +131,8 @@ extension Collector {
     /// (drops whose holder has left are discarded: its roots went with it).
     func applyOrphanDrops(_ ms: [Mutator]) {
         orphanLock.lock()
-        for object in orphanDrops where object != 0 {
-            for m in ms where m.roots.remove(object) { break }
+        for drop in orphanDrops where drop.object != 0 {
+            for m in ms where m.removeRoot(drop.object, slot: drop.slot) { break }
         }
         orphanDrops.removeAll(keepingCapacity: true)
         for j in orphanCursors.indices where orphanCursors[j] != Int.max { orphanCursors[j] = 0 }
@@ -182,7 +182,7 @@ extension Collector {
             m.hot.pointee.stackGrey = true
             m.hot.pointee.assistBalance = 0
             m.scanRequested.store(true, ordering: .releasing)
-            stackBytes += m.roots.size * 8
+            stackBytes += m.rootCount * 8
         }
         pacer.stackScan = stackBytes
         assistWorkPerByteBits.store(pacer.assistWorkPerByte(heapLive: heapLive.load(ordering: .relaxed),

@@ -78,6 +78,9 @@ public final class Mutator: @unchecked Sendable {
     /// Mutable per-thread state in plain memory (read on the allocation and barrier paths).
     @usableFromInline let hot: UnsafeMutablePointer<MutatorHot>
     @usableFromInline let roots = RootTable()
+    /// Roots named by a dense slot number (a replay's object table), when the thread's
+    /// caller has them (enableSlotRoots): no hashing. Nil: every root is in `roots`.
+    @usableFromInline var slotRoots: SlotRoots? = nil
 
     @usableFromInline struct MutatorHot {
         /// Bytes this mutator may still allocate during mark before it must assist.
@@ -190,13 +193,58 @@ public final class Mutator: @unchecked Sendable {
     @inlinable @inline(__always)
     public func drop(_ object: UnsafeMutableRawPointer) {
         if !roots.remove(UInt(bitPattern: object)) {
-            let generation = collector.postOrphanDrop(UInt(bitPattern: object), from: self)
+            let generation = collector.postOrphanDrop(UInt(bitPattern: object), slot: -1, from: self)
             // The poster does not hold what it posted: if it had seen every earlier post, it
             // has nothing new to look at (saves it a look at the log at its next poll).
             if hot.pointee.orphanGenerationSeen == generation &- 1 { hot.pointee.orphanGenerationSeen = generation }
         }
         if collector.writeBarrier.load(ordering: .relaxed) != 0 { shade(UInt(bitPattern: object)) }
     }
+
+    /// Roots by slot (holdSlot/dropSlot) for slots 0..<capacity: a replay gives each object a
+    /// dense slot, so a hold is an array update instead of a hash-table probe, and a root
+    /// scan walks a dense list, like a stack. Call once, from the owner thread, before the
+    /// first holdSlot.
+    public func enableSlotRoots(capacity: Int) {
+        if slotRoots == nil { slotRoots = SlotRoots(capacity: capacity) }
+    }
+
+    /// Takes one hold on `object`, which the caller names `slot` (enableSlotRoots): as
+    /// hold(_:). While another object is held in the same slot (a resize holds the copy
+    /// before it lets go of the original) the hold goes to the hash table instead.
+    @inlinable @inline(__always)
+    public func holdSlot(_ slot: Int, _ object: UnsafeMutableRawPointer) {
+        let k = UInt(bitPattern: object)
+        if !slotRoots.unsafelyUnwrapped.add(slot, k) { roots.add(k) }
+        if collector.writeBarrier.load(ordering: .relaxed) != 0 { shade(k) }
+    }
+
+    /// Drops one hold on `object`, named `slot`: as drop(_:).
+    @inlinable @inline(__always)
+    public func dropSlot(_ slot: Int, _ object: UnsafeMutableRawPointer) {
+        let k = UInt(bitPattern: object)
+        if !slotRoots.unsafelyUnwrapped.remove(slot, k) && !roots.remove(k) {
+            let generation = collector.postOrphanDrop(k, slot: slot, from: self)
+            if hot.pointee.orphanGenerationSeen == generation &- 1 { hot.pointee.orphanGenerationSeen = generation }
+        }
+        if collector.writeBarrier.load(ordering: .relaxed) != 0 { shade(k) }
+    }
+
+    /// Every root of this thread with its hold count (slot roots and table roots; a thread
+    /// uses one or the other for a given object).
+    func forEachRootAddress(_ body: (UInt, Int) -> Void) {
+        roots.forEach(body)
+        slotRoots?.forEach(body)
+    }
+
+    /// Removes one hold on `object` (named `slot`, or -1), wherever this thread keeps it.
+    func removeRoot(_ object: UInt, slot: Int) -> Bool {
+        if slot >= 0, let slotRoots, slotRoots.remove(slot, object) { return true }
+        return roots.remove(object)
+    }
+
+    /// Distinct roots held (for the pacer's stack-scan estimate).
+    var rootCount: Int { roots.size + (slotRoots?.heldCount ?? 0) }
 
     /// Greys `object` (a hold taken or dropped while marking).
     @usableFromInline @inline(never)
@@ -211,12 +259,17 @@ public final class Mutator: @unchecked Sendable {
     }
 
     /// Whether this thread holds `object`.
-    public func holds(_ object: UnsafeRawPointer) -> Bool { roots.count(of: UInt(bitPattern: object)) > 0 }
+    public func holds(_ object: UnsafeRawPointer) -> Bool {
+        var held = roots.count(of: UInt(bitPattern: object)) > 0
+        if !held, let slotRoots { slotRoots.forEach { k, _ in if k == UInt(bitPattern: object) { held = true } } }
+        return held
+    }
 
     func dropAllRoots() {
         let marking = collector.writeBarrier.load(ordering: .relaxed) != 0
-        roots.forEach { object, _ in if marking { collector.greyObject(object, work) } }
+        forEachRootAddress { object, _ in if marking { collector.greyObject(object, work) } }
         roots.removeAll()
+        slotRoots?.removeAll()
     }
 
     /// Answers `scanRequested`: scans the roots if they are still grey, else flushes.
@@ -231,7 +284,7 @@ public final class Mutator: @unchecked Sendable {
 
     /// Scans this thread's roots (its stack) and blackens them.
     func scanRoots() {
-        roots.forEach { object, _ in collector.greyObject(object, work) }
+        forEachRootAddress { object, _ in collector.greyObject(object, work) }
         hot.pointee.stackGrey = false
         scanRequested.store(false, ordering: .releasing)
         work.flush()
@@ -552,5 +605,100 @@ final class RootTable: @unchecked Sendable {
         }
         oldKeys.deallocate()
         oldCounts.deallocate()
+    }
+}
+
+/// A thread's roots named by dense slot numbers (Mutator.enableSlotRoots): per slot the held
+/// object and its hold count, and a dense list of the held slots (with each slot's place in
+/// it) for scans. A hold or drop is a few array updates; a scan walks the list, like a stack.
+/// One object per slot at a time: `add` refuses a second object while the slot holds one,
+/// and the caller keeps that hold elsewhere (the root table). Owner-only, as RootTable.
+@usableFromInline
+final class SlotRoots: @unchecked Sendable {
+    @usableFromInline let capacity: Int
+    /// Per slot: the held object (0: none), its hold count, its index in `held`.
+    @usableFromInline let objects: UnsafeMutablePointer<UInt>
+    @usableFromInline let counts: UnsafeMutablePointer<UInt32>
+    @usableFromInline let places: UnsafeMutablePointer<UInt32>
+    /// The held slots, densely; its length in plain memory (no class `var` on the hot path).
+    @usableFromInline let held: UnsafeMutablePointer<UInt32>
+    @usableFromInline let heldCountStorage: UnsafeMutablePointer<Int>
+    @usableFromInline var heldCount: Int {
+        @inline(__always) get { heldCountStorage.pointee }
+        @inline(__always) set { heldCountStorage.pointee = newValue }
+    }
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1)
+        let n = self.capacity
+        objects = .allocate(capacity: n)
+        objects.initialize(repeating: 0, count: n)
+        counts = .allocate(capacity: n)
+        counts.initialize(repeating: 0, count: n)
+        places = .allocate(capacity: n)
+        places.initialize(repeating: 0, count: n)
+        held = .allocate(capacity: n)
+        held.initialize(repeating: 0, count: n)
+        heldCountStorage = .allocate(capacity: 1)
+        heldCountStorage.initialize(to: 0)
+    }
+
+    deinit {
+        objects.deallocate(); counts.deallocate(); places.deallocate(); held.deallocate()
+        heldCountStorage.deallocate()
+    }
+
+    /// One more hold on `object` in `slot`; false (nothing changed) if the slot holds
+    /// another object.
+    @inlinable @inline(__always)
+    func add(_ slot: Int, _ object: UInt) -> Bool {
+        let n = counts[slot]
+        if n == 0 {
+            objects[slot] = object
+            counts[slot] = 1
+            let h = heldCount
+            held[h] = UInt32(truncatingIfNeeded: slot)
+            places[slot] = UInt32(truncatingIfNeeded: h)
+            heldCount = h &+ 1
+            return true
+        }
+        if objects[slot] != object { return false }
+        counts[slot] = n &+ 1
+        return true
+    }
+
+    /// One hold fewer on `object` in `slot`; false if this thread holds no such hold there.
+    @inlinable @inline(__always)
+    func remove(_ slot: Int, _ object: UInt) -> Bool {
+        let n = counts[slot]
+        if n == 0 || objects[slot] != object { return false }
+        counts[slot] = n &- 1
+        if n == 1 {
+            objects[slot] = 0
+            // Swap-remove from the dense list.
+            let last = heldCount &- 1
+            let place = Int(places[slot])
+            let moved = held[last]
+            held[place] = moved
+            places[Int(moved)] = UInt32(truncatingIfNeeded: place)
+            heldCount = last
+        }
+        return true
+    }
+
+    func forEach(_ body: (UInt, Int) -> Void) {
+        for i in 0..<heldCount {
+            let slot = Int(held[i])
+            body(objects[slot], Int(counts[slot]))
+        }
+    }
+
+    func removeAll() {
+        for i in 0..<heldCount {
+            let slot = Int(held[i])
+            objects[slot] = 0
+            counts[slot] = 0
+        }
+        heldCount = 0
     }
 }

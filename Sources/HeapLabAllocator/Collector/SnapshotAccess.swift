@@ -99,6 +99,6 @@ extension Mutator {
     /// Calls `body` with each object this mutator holds and its hold count (its roots). Safe
     /// while the world is stopped, or from the mutator's own thread.
     public func forEachRoot(_ body: (UnsafeRawPointer, Int) -> Void) {
-        roots.forEach { object, count in body(UnsafeRawPointer(bitPattern: object)!, count) }
+        forEachRootAddress { object, count in body(UnsafeRawPointer(bitPattern: object)!, count) }
     }
 }

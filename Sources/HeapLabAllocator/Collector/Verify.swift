@@ -27,7 +27,7 @@ extension Collector {
         var rootThread: [UInt: Int] = [:]
         var queue: [UInt] = []
         for (t, m) in ms.enumerated() {
-            m.roots.forEach { object, _ in
+            m.forEachRootAddress { object, _ in
                 guard let (base, _, _) = objectBase(object), parent[base] == nil else { return }
                 parent[base] = 0
                 rootThread[base] = t
