@@ -317,7 +317,12 @@ public final class Collector: @unchecked Sendable {
     /// Runs one full cycle and waits for it (runtime.GC). Call from a registered mutator's
     /// thread passing its handle, so that it keeps answering safepoints while it waits.
     public func collect(from mutator: Mutator?) {
-        let target = cycleNumber.load(ordering: .acquiring) + (phase == .off ? 1 : 2)
+        // The phase before the cycle count: read the other way round, a cycle under way (one
+        // that may have shaded what the caller just dropped) could end between the two reads
+        // and count as the full cycle the caller asked for. This way a cycle ending between
+        // them costs one extra cycle at worst.
+        let marking = phase != .off
+        let target = cycleNumber.load(ordering: .acquiring) + (marking ? 2 : 1)
         requestCycle()
         while cycleNumber.load(ordering: .acquiring) < target {
             mutator?.poll()
