@@ -5,10 +5,10 @@
 // capped at `ByteSource.defaultLimit` decompressed bytes), then a stream starting with byte
 // 0x89 is binary (docs/trace-binary-format.md), anything else is text
 // (../shared/TRACE-FORMAT.md). Locations in a compressed binary trace are offsets in the
-// decompressed stream (`.decompressedByteOffset`); text lines are the same either way. `next()` returns one record at a time, the header first
-// (record 0), and nil after the last; `location` says where the last record was (line for
-// text, byte offset of its opcode for binary) so that later checks can blame the right
-// place. Syntax errors (see TraceSyntax.swift) are thrown as `InputError`.
+// decompressed stream (`.decompressedByteOffset`); text lines are the same either way.
+// `next()` returns one record at a time, the header first (record 0), and nil after the
+// last; `location` says where the last record was (line for text, byte offset of its opcode
+// for binary) so that later checks can blame the right place. Syntax errors (see TraceSyntax.swift) are thrown as `InputError`.
 //
 // Memory: one fixed buffer of `bufferSize` bytes per reader, refilled from the ByteSource, so
 // memory never grows with the trace and pipes work too. No allocation depends on a count
@@ -132,8 +132,8 @@ final class TraceReaderStorage {
 ///     while let record = try reader.next() { ... }
 ///
 /// Memory is one fixed 1 MiB buffer (plus 256 KiB of compressed input and the
-/// decompressor's window for a compressed file) whatever the trace length. Copies of a reader share
-/// one cursor (it behaves like a file handle).
+/// decompressor's window for a compressed file) whatever the trace length. Copies of a
+/// reader share one cursor (it behaves like a file handle).
 public struct TraceReader {
     /// Size of the read buffer, and so the longest text line accepted.
     public static let bufferSize = 1 << 20
