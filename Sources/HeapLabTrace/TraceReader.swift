@@ -8,7 +8,8 @@
 // decompressed stream (`.decompressedByteOffset`); text lines are the same either way.
 // `next()` returns one record at a time, the header first (record 0), and nil after the
 // last; `location` says where the last record was (line for text, byte offset of its opcode
-// for binary) so that later checks can blame the right place. Syntax errors (see TraceSyntax.swift) are thrown as `InputError`.
+// for binary) so that later checks can blame the right place. Syntax errors (see
+// TraceSyntax.swift) are thrown as `InputError`.
 //
 // Memory: one fixed buffer of `bufferSize` bytes per reader, refilled from the ByteSource, so
 // memory never grows with the trace and pipes work too. No allocation depends on a count
