@@ -74,19 +74,21 @@ extension Collector {
     /// looks only at entries posted since its last look, zeroing those it applied. (A queue
     /// that every mutator scanned whole at each look was quadratic: on a random-graph replay
     /// with thousands of cross-thread drops per cycle, a third of the mutators' time.)
-    /// Returns the new generation.
     @usableFromInline @inline(never)
-    func postOrphanDrop(_ object: UInt, slot: Int, from poster: Mutator) -> Int {
+    func postOrphanDrop(_ object: UInt, slot: Int, from poster: Mutator) {
         orphanLock.lock()
         let index = orphanDrops.count
         orphanDrops.append(OrphanDrop(object: object, slot: slot))
-        // The poster does not hold what it posts: if it had seen everything before, it has
-        // seen this too.
-        if orphanCursors[poster.orphanSlot] == index { orphanCursors[poster.orphanSlot] = index + 1 }
         let generation = orphanGeneration.add(1, ordering: .releasing).newValue
+        // The poster does not hold what it posts: if it had seen everything before, it has
+        // seen this too, and has nothing to look at at its next poll. (Under this lock a
+        // mutator's cursor is at the log's end exactly when it has seen the latest generation.)
+        if orphanCursors[poster.orphanSlot] == index {
+            orphanCursors[poster.orphanSlot] = index + 1
+            poster.hot.pointee.orphanGenerationSeen = generation
+        }
         if orphanDrops.count >= orphanCompactAt { compactOrphanLog() }
         orphanLock.unlock()
-        return generation
     }
 
     /// A mutator at a safepoint takes the posted drops of holds it has, among the entries it

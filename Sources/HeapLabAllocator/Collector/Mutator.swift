@@ -193,10 +193,7 @@ public final class Mutator: @unchecked Sendable {
     @inlinable @inline(__always)
     public func drop(_ object: UnsafeMutableRawPointer) {
         if !roots.remove(UInt(bitPattern: object)) {
-            let generation = collector.postOrphanDrop(UInt(bitPattern: object), slot: -1, from: self)
-            // The poster does not hold what it posted: if it had seen every earlier post, it
-            // has nothing new to look at (saves it a look at the log at its next poll).
-            if hot.pointee.orphanGenerationSeen == generation &- 1 { hot.pointee.orphanGenerationSeen = generation }
+            collector.postOrphanDrop(UInt(bitPattern: object), slot: -1, from: self)
         }
         if collector.writeBarrier.load(ordering: .relaxed) != 0 { shade(UInt(bitPattern: object)) }
     }
@@ -224,8 +221,7 @@ public final class Mutator: @unchecked Sendable {
     public func dropSlot(_ slot: Int, _ object: UnsafeMutableRawPointer) {
         let k = UInt(bitPattern: object)
         if !slotRoots.unsafelyUnwrapped.remove(slot, k) && !roots.remove(k) {
-            let generation = collector.postOrphanDrop(k, slot: slot, from: self)
-            if hot.pointee.orphanGenerationSeen == generation &- 1 { hot.pointee.orphanGenerationSeen = generation }
+            collector.postOrphanDrop(k, slot: slot, from: self)
         }
         if collector.writeBarrier.load(ordering: .relaxed) != 0 { shade(k) }
     }
@@ -267,7 +263,7 @@ public final class Mutator: @unchecked Sendable {
 
     func dropAllRoots() {
         let marking = collector.writeBarrier.load(ordering: .relaxed) != 0
-        forEachRootAddress { object, _ in if marking { collector.greyObject(object, work) } }
+        forEachRootAddress { object, _ in if marking { grey(object) } }
         roots.removeAll()
         slotRoots?.removeAll()
     }
@@ -284,7 +280,7 @@ public final class Mutator: @unchecked Sendable {
 
     /// Scans this thread's roots (its stack) and blackens them.
     func scanRoots() {
-        forEachRootAddress { object, _ in collector.greyObject(object, work) }
+        forEachRootAddress { object, _ in grey(object) }
         hot.pointee.stackGrey = false
         scanRequested.store(false, ordering: .releasing)
         work.flush()
