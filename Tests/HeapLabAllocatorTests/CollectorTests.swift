@@ -12,6 +12,15 @@ func gcHeap() throws -> Heap {
     return try Heap(configuration: config)
 }
 
+/// A collector with verify on over a fresh `gcHeap()`, `adjust` applied to its configuration.
+/// Shut it down when done (`defer { gc.shutdown() }`); `gc.heap` is its heap.
+func verifiedCollector(_ adjust: (inout GCConfiguration) -> Void = { _ in }) throws -> Collector {
+    var config = GCConfiguration()
+    config.verify = true
+    adjust(&config)
+    return try Collector(heap: try gcHeap(), configuration: config)
+}
+
 @Suite struct PacerTests {
     @Test func goalFollowsGOGCAndTheMinimumHeap() {
         var p = Pacer(gogc: 100, memoryLimit: Int.max)
@@ -117,10 +126,7 @@ func gcHeap() throws -> Heap {
 /// A singly linked list node: slot 0 = next, slot 1 = payload.
 @Suite(.serialized) struct CollectorTests {
     @Test func unreachableObjectsAreFreedAndReachableOnesKept() throws {
-        let heap = try gcHeap()
-        var config = GCConfiguration()
-        config.verify = true
-        let gc = try Collector(heap: heap, configuration: config)
+        let gc = try verifiedCollector()
         defer { gc.shutdown() }
         let m = gc.registerMutator()
         // root -> n1 -> n2 -> n3; a separate garbage chain g1 -> g2.
@@ -213,12 +219,10 @@ func gcHeap() throws -> Heap {
     /// Without the write barrier, hiding a white object behind a black one while cutting its
     /// only other path loses it; verify must say so.
     @Test func verifyCatchesABrokenWriteBarrier() throws {
-        let heap = try gcHeap()
-        var config = GCConfiguration()
-        config.gogc = 1
-        config.verify = true
-        config.disableWriteBarrierForTesting = true
-        let gc = try Collector(heap: heap, configuration: config)
+        let gc = try verifiedCollector {
+            $0.gogc = 1
+            $0.disableWriteBarrierForTesting = true
+        }
         defer { gc.shutdown() }
         let caught = hideObjectsDuringMark(gc, seconds: 20)
         #expect(caught, "verify never reported a missed object")
@@ -226,11 +230,7 @@ func gcHeap() throws -> Heap {
     }
 
     @Test func theSameWorkloadWithTheBarrierPassesVerify() throws {
-        let heap = try gcHeap()
-        var config = GCConfiguration()
-        config.gogc = 1
-        config.verify = true
-        let gc = try Collector(heap: heap, configuration: config)
+        let gc = try verifiedCollector { $0.gogc = 1 }
         defer { gc.shutdown() }
         let caught = hideObjectsDuringMark(gc, seconds: 2)
         #expect(!caught)
@@ -294,17 +294,15 @@ struct StressOutcome {
 
 /// Runs GraphStress on a fresh heap and collector with verify on every cycle.
 func verifiedGraphStress(gogc: Int, threads: Int, steps: Int, seed: UInt64, stopTheWorld: Bool = false) throws -> StressOutcome {
-    let heap = try gcHeap()
-    var config = GCConfiguration()
-    config.gogc = gogc
-    config.verify = true
-    config.stopTheWorld = stopTheWorld
-    let gc = try Collector(heap: heap, configuration: config)
+    let gc = try verifiedCollector {
+        $0.gogc = gogc
+        $0.stopTheWorld = stopTheWorld
+    }
     defer { gc.shutdown() }
     let stress = GraphStress(collector: gc, threads: threads, steps: steps, seed: seed)
     stress.run()
     return StressOutcome(verifyFailures: gc.verifyFailures, corruptions: stress.corruptions.load(ordering: .relaxed),
-                         cycles: gc.cycles, faults: heap.faults.count)
+                         cycles: gc.cycles, faults: gc.heap.faults.count)
 }
 
 /// Mutator threads doing random graph work: allocate nodes with pointer slots, link them,
@@ -577,10 +575,7 @@ final class GraphStress: @unchecked Sendable {
 /// scans their roots itself.
 @Suite struct BlockedMutatorTests {
     @Test func collectionsCompleteWhileAThreadIsBlockedAndItsRootsSurvive() throws {
-        let heap = try gcHeap()
-        var config = GCConfiguration()
-        config.verify = true
-        let gc = try Collector(heap: heap, configuration: config)
+        let gc = try verifiedCollector()
         defer { gc.shutdown() }
         final class Flags: @unchecked Sendable {
             let blockedReady = Atomic<Bool>(false)
@@ -685,10 +680,7 @@ final class GraphStress: @unchecked Sendable {
     }
 
     @Test func twoObjectsUnderOneSlotBothStayRootsUntilDropped() throws {
-        let heap = try gcHeap()
-        var config = GCConfiguration()
-        config.verify = true
-        let gc = try Collector(heap: heap, configuration: config)
+        let gc = try verifiedCollector()
         defer { gc.shutdown() }
         let m = gc.registerMutator()
         m.enableSlotRoots(capacity: 16)
