@@ -139,7 +139,7 @@ public struct ThreadCache: @unchecked Sendable {
     @inlinable @inline(__always)
     public func allocate(size: Int, noscan: Bool, zeroed: Bool = false) -> UnsafeMutableRawPointer? {
         if size > AllocatorConstants.maxSmallSize {
-            return c.pointee.heap.allocLarge(size, noscan: noscan)
+            return c.pointee.heap.allocLarge(size, noscan: noscan, zeroed: zeroed)
         }
         if noscan && size < AllocatorConstants.tinySize {
             return allocateTiny(size, zeroed: zeroed)

@@ -16,7 +16,7 @@
 // What the heap lock protects: the page allocator, the span header and bitmap allocators, the
 // arena list, the page map entries of spans being created or freed, and the heap counters.
 // Spans leave the heap to an mcentral (small objects) or straight to the caller (large
-// objects: more than 32 KiB, whole pages, always zeroed).
+// objects: more than 32 KiB, whole pages, zeroed when the caller asks).
 //
 // Accounting (Go's names, runtime/mstats.go): heapSys = bytes of mapped arenas;
 // heapInUse = bytes in in-use spans; heapIdle = heapSys - heapInUse; heapReleased = idle
@@ -176,9 +176,10 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
 
     // MARK: Large objects (> 32 KiB)
 
-    /// Allocates a large object: whole pages straight from the page heap, zeroed.
+    /// Allocates a large object: whole pages straight from the page heap; with `zeroed`, pages
+    /// that were used before are cleared (fresh pages read as zero anyway).
     @usableFromInline @inline(never)
-    func allocLarge(_ size: Int, noscan: Bool, markBlack: Bool = true) -> UnsafeMutableRawPointer? {
+    func allocLarge(_ size: Int, noscan: Bool, markBlack: Bool = true, zeroed: Bool = true) -> UnsafeMutableRawPointer? {
         if size > Int(pointee.reservedBytes) {
             pointee.fault.allocationFailed(.tooLarge(size: size))
             return nil
@@ -197,7 +198,7 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
         span.pointee.gcmarkBits[0] = markBlack ? 1 : 0
         pointee.largeAllocs = pointee.largeAllocs + 1
         pointee.largeLiveBytes = pointee.largeLiveBytes + npages << AllocatorConstants.pageShift
-        let needzero = span.pointee.needzero != 0
+        let needzero = zeroed && span.pointee.needzero != 0
         pointee.lock.unlock()
         let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr)!
         if needzero { memset(p, 0, npages << AllocatorConstants.pageShift) }

@@ -113,6 +113,10 @@ public struct GCReplayOptions: Equatable, Sendable {
     /// with GOGC=off and no memory limit, so that no cycle ever marks; comparing with a normal
     /// run gives the cost of the barrier's check outside marking (docs/replay.md).
     public var rawStores = false
+    /// Clear every object's data words too (Go's typed allocation). By default only pointer
+    /// slots are cleared: a trace's allocations have malloc's contract (the program writes
+    /// what it reads), so the collector's heap does no clearing its rivals skip.
+    public var zeroData = false
 
     public init(gogc: Int? = 100, memoryLimit: Int? = nil, heapMinimum: Int? = nil, stopTheWorld: Bool = false,
                 gctrace: Bool = false, timeline: String? = nil) {
@@ -134,6 +138,7 @@ public struct GCReplayOptions: Equatable, Sendable {
         if gctrace { a.append("--gctrace") }
         if let timeline { a += ["--timeline", timeline] }
         if rawStores { a.append("--raw-stores") }
+        if zeroData { a.append("--zero-data") }
         return a
     }
 }
@@ -187,19 +192,21 @@ public final class GCBackend: ReplayBackend {
         let verify: Bool
         let streamLength: Int
         let rawStores: Bool
+        /// Clear data words too (GCReplayOptions.zeroData).
+        let zeroData: Bool
         /// `--snapshot-every-gc`: the allocation log (SnapshotCapture.swift), else nil.
         let snapshotLog: SnapshotGCLog?
 
         /// Used only outside the op loop (the loop is `runOps`): pointer-free objects.
         public mutating func allocate(size: Int, noscan: Bool) -> UnsafeMutableRawPointer? {
-            mutator.allocate(size: size, pointerSlots: noscan ? 0 : min(1, size / 8))
+            mutator.allocate(size: size, pointerSlots: noscan ? 0 : min(1, size / 8), zeroed: zeroData)
         }
 
         /// The collector frees; an explicit free does nothing.
         public mutating func free(_ pointer: UnsafeMutableRawPointer, size: Int, noscan: Bool) {}
 
         public mutating func reallocate(_ pointer: UnsafeMutableRawPointer, oldSize: Int, newSize: Int) -> UnsafeMutableRawPointer? {
-            guard let p = mutator.allocate(size: newSize, pointerSlots: 0) else { return nil }
+            guard let p = mutator.allocate(size: newSize, pointerSlots: 0, zeroed: zeroData) else { return nil }
             p.copyMemory(from: pointer, byteCount: min(oldSize, newSize))
             return p
         }
@@ -238,15 +245,15 @@ public final class GCBackend: ReplayBackend {
                                                       failure: inout GCUseAfterFree) -> Int {
             if let snapshotLog {
                 let done = replayGCOps(mutator, verify ? collector : nil, sync, BarrierStores(), snapshotLog, ops: ops, from: start, to: end,
-                                       table: table, failure: &failure)
+                                       table: table, zeroData: zeroData, failure: &failure)
                 snapshotLog.position(done)
                 return done
             } else if rawStores {
                 return replayGCOps(mutator, verify ? collector : nil, sync, RawStores(), NoGCLog(), ops: ops, from: start, to: end,
-                                   table: table, failure: &failure)
+                                   table: table, zeroData: zeroData, failure: &failure)
             } else {
                 return replayGCOps(mutator, verify ? collector : nil, sync, BarrierStores(), NoGCLog(), ops: ops, from: start, to: end,
-                                   table: table, failure: &failure)
+                                   table: table, zeroData: zeroData, failure: &failure)
             }
         }
 
@@ -350,7 +357,7 @@ public final class GCBackend: ReplayBackend {
         state.shared.withLock { $0.workerThreads[thread] = worker }
         snapshots?.register(worker: worker, mutator: m)
         return Allocator(mutator: m, collector: collector, state: state, worker: worker, verify: verify,
-                         streamLength: streamLengths[worker], rawStores: options.rawStores,
+                         streamLength: streamLengths[worker], rawStores: options.rawStores, zeroData: options.zeroData,
                          snapshotLog: snapshots?.opLog(worker: worker))
     }
 
@@ -478,6 +485,7 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores, L: GCOpLog>(
     from start: Int,
     to end: Int,
     table: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
+    zeroData: Bool,
     failure: inout GCUseAfterFree
 ) -> Int {
     /// Verify: is the object in `slot` still allocated? Records the failure if not.
@@ -498,7 +506,7 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores, L: GCOpLog>(
         case ReplayOp.gcAlloc:
             let size = Int(truncatingIfNeeded: op.arg & ReplayOp.gcSizeMask)
             let ptrs = op.gcPointerSlots
-            guard let p = m.allocate(size: size, pointerSlots: ptrs) else { return i }
+            guard let p = m.allocate(size: size, pointerSlots: ptrs, zeroed: zeroData) else { return i }
             if ptrs > 0 {
                 stores.write(m, p, 0, nil)
             } else if size >= 8 {
@@ -535,7 +543,7 @@ func replayGCOps<S: ReplaySynchronization, P: PointerStores, L: GCOpLog>(
             let newSize = Int(truncatingIfNeeded: op.arg)
             let oldSize = Int(truncatingIfNeeded: ops[i &+ 1].arg)
             let holds = Int(ops[i &+ 1].slot)
-            guard let p = m.allocate(size: newSize, pointerSlots: 0) else { return i }
+            guard let p = m.allocate(size: newSize, pointerSlots: 0, zeroed: zeroData) else { return i }
             // holds + 1: the extra one keeps the copy a root until the stores the lowering
             // put after this op make it reachable as the original was. Taken before the copy,
             // which polls between chunks (the old object is still held meanwhile).

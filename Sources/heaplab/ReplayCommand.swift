@@ -76,6 +76,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "gc: write the collector's phases, workers and assists as a Chrome trace-event file (opens in Perfetto).")
     var timeline: String?
 
+    @Flag(help: "gc: clear every object's data words, as Go's typed allocations do (default: only pointer slots are cleared; a trace's allocations have malloc's contract).")
+    var zeroData = false
+
     @Flag(help: .private)
     var rawStores = false
 
@@ -94,8 +97,8 @@ struct ReplayCommand: ParsableCommand {
             throw ValidationError("--child-program-fd and --child-result-fd go together")
         }
         if allocator != AllocatorKind.gc.rawValue
-            && (gogc != nil || memlimit != nil || heapMinimum != nil || stw || noIdleMarking || gctrace || timeline != nil || rawStores) {
-            throw ValidationError("--gogc, --memlimit, --heap-minimum, --stw, --no-idle-marking, --gctrace and --timeline need --allocator gc")
+            && (gogc != nil || memlimit != nil || heapMinimum != nil || stw || noIdleMarking || zeroData || gctrace || timeline != nil || rawStores) {
+            throw ValidationError("--gogc, --memlimit, --heap-minimum, --stw, --no-idle-marking, --zero-data, --gctrace and --timeline need --allocator gc")
         }
         if allocator == AllocatorKind.gc.rawValue {
             _ = try gcOptions()
@@ -135,6 +138,7 @@ struct ReplayCommand: ParsableCommand {
             var o = GCReplayOptions(stopTheWorld: stw, gctrace: gctrace, timeline: timeline)
             o.rawStores = rawStores
             o.idleMarking = !noIdleMarking
+            o.zeroData = zeroData
             o.gogc = try gogc.map { try GCConfiguration.parseGOGC($0) } ?? fromEnvironment.gogc
             o.memoryLimit = try memlimit.map { try GCConfiguration.parseMemoryLimit($0) } ?? fromEnvironment.memoryLimit
             if let heapMinimum {

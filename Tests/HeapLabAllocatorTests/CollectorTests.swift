@@ -182,6 +182,33 @@ func verifiedCollector(_ adjust: (inout GCConfiguration) -> Void = { _ in }) thr
         gc.unregisterMutator(m)
     }
 
+    @Test func reusedMemoryClearsPointerSlotsAlwaysAndDataWordsWhenAsked() throws {
+        let gc = try verifiedCollector()
+        defer { gc.shutdown() }
+        let m = gc.registerMutator()
+        // 500 unheld objects filled with 0xAB, collected (verify poisons what it sweeps):
+        // the next allocations reuse their memory.
+        for _ in 0..<500 { memset(m.allocate(size: 64, pointerSlots: 2)!, 0xAB, 64) }
+        gc.collect(from: m)
+        gc.finishSweep()
+        var dirtyData = 0
+        for _ in 0..<500 {
+            let p = m.allocate(size: 64, pointerSlots: 2, zeroed: false)!
+            #expect(m.readPointer(p, slot: 0) == nil && m.readPointer(p, slot: 1) == nil)
+            if UnsafeRawBufferPointer(start: p + 16, count: 48).contains(where: { $0 != 0 }) { dirtyData += 1 }
+            memset(p, 0xAB, 64)
+        }
+        #expect(dirtyData > 0)    // data words are not cleared: the memory was reused
+        gc.collect(from: m)
+        gc.finishSweep()
+        for _ in 0..<500 {
+            let p = m.allocate(size: 64, pointerSlots: 2)!
+            #expect(!UnsafeRawBufferPointer(start: p, count: 64).contains(where: { $0 != 0 }))
+        }
+        #expect(gc.verifyFailures.isEmpty)
+        gc.unregisterMutator(m)
+    }
+
     /// Several mutator threads build and cut random graphs with pointers across threads
     /// while the collector runs constantly (GOGC=1), with verify on every cycle.
     @Test(arguments: [(1, 2), (10, 3), (25, 2)])

@@ -177,7 +177,7 @@ import FoundationXML
         let s = ReplayScratch("gcreplay")
         defer { s.cleanup() }
         let trace = s.write("t.htrace", "heaplab-trace 1\na 1 64\nf 1\n")
-        for option in [["--gogc", "50"], ["--stw"], ["--gctrace"], ["--timeline", s.path("x.json")], ["--memlimit", "1GiB"]] {
+        for option in [["--gogc", "50"], ["--stw"], ["--gctrace"], ["--timeline", s.path("x.json")], ["--memlimit", "1GiB"], ["--zero-data"], ["--no-idle-marking"]] {
             let r = try CLIHarness.run(["replay", trace, "--allocator", "heaplab"] + option, environment: Self.cleanEnvironment())
             #expect(r.status == 64, "\(option)")
             #expect(r.stderr.contains("need --allocator gc"))

@@ -109,11 +109,16 @@ public final class Mutator: @unchecked Sendable {
 
     // MARK: Allocation
 
-    /// Allocates a zeroed object whose first `pointerSlots` words hold pointers (0: noscan,
-    /// never scanned; under 16 bytes it is a tiny object). Pays assist debt while marking.
-    /// Returns nil when the heap cannot grow.
+    /// Allocates an object whose first `pointerSlots` words hold pointers (0: noscan, never
+    /// scanned; under 16 bytes it is a tiny object). Pays assist debt while marking. Returns
+    /// nil when the heap cannot grow.
+    ///
+    /// With `zeroed` (Go's typed allocation) the whole object reads as zero. Without it only
+    /// the pointer slots do, which is all the collector needs: the data words may hold old
+    /// bytes, as malloc's do (Go's mallocgc with needzero false, for memory its caller
+    /// overwrites). Fresh spans and pages are zero either way, so they are never cleared.
     @inline(__always)
-    public func allocate(size: Int, pointerSlots: Int) -> UnsafeMutableRawPointer? {
+    public func allocate(size: Int, pointerSlots: Int, zeroed: Bool = true) -> UnsafeMutableRawPointer? {
         if collector.phaseWord.load(ordering: .relaxed) != 0 {
             hot.pointee.assistBalance &-= size
             if hot.pointee.assistBalance < 0 { assist() }
@@ -121,12 +126,13 @@ public final class Mutator: @unchecked Sendable {
         let noscan = pointerSlots == 0
         let p: UnsafeMutableRawPointer
         if size > AllocatorConstants.maxSmallSize {
-            guard let q = allocateLarge(size, noscan: noscan) else { return nil }
+            guard let q = allocateLarge(size, noscan: noscan, zeroed: zeroed) else { return nil }
             p = q
         } else {
-            guard let q = cache.allocate(size: size, noscan: noscan, zeroed: true) else { return nil }
+            guard let q = cache.allocate(size: size, noscan: noscan, zeroed: zeroed) else { return nil }
             p = q
         }
+        if !zeroed && !noscan { memset(p, 0, pointerSlots &* 8) }
         if !noscan {
             // A small object came from the mcache's current span of its (scan) class: its
             // slot size is there (no trip through the size-class tables' lazy global).
@@ -139,9 +145,9 @@ public final class Mutator: @unchecked Sendable {
     }
 
     @inline(never)
-    func allocateLarge(_ size: Int, noscan: Bool) -> UnsafeMutableRawPointer? {
+    func allocateLarge(_ size: Int, noscan: Bool, zeroed: Bool) -> UnsafeMutableRawPointer? {
         let marking = collector.phaseWord.load(ordering: .acquiring) != 0
-        guard let p = collector.heap.state.allocLarge(size, noscan: noscan, markBlack: marking) else { return nil }
+        guard let p = collector.heap.state.allocLarge(size, noscan: noscan, markBlack: marking, zeroed: zeroed) else { return nil }
         let bytes = (size + AllocatorConstants.pageSize - 1) & ~(AllocatorConstants.pageSize - 1)
         let live = collector.heapLive.add(bytes, ordering: .relaxed).newValue
         if marking { cache.c.pointee.gcAllocatedBytes += bytes }
