@@ -148,6 +148,9 @@ public final class Collector: @unchecked Sendable {
 
     // Coordinator, workers, sweeper.
     let startRequested = Atomic<Bool>(false)
+    /// Whether a mutator has woken the coordinator for the trigger since it last looked
+    /// (noteTrigger): later refills past the trigger then need not wake it again.
+    let triggerPosted = Atomic<Bool>(false)
     let shuttingDown = Atomic<Bool>(false)
     let wake = Condition()
     var threads: [pthread_t] = []
@@ -413,12 +416,15 @@ public final class Collector: @unchecked Sendable {
     private func coordinatorLoop() {
         raiseCoordinatorPriority()
         while !shuttingDown.load(ordering: .acquiring) {
+            // Ticket first, then look: a wake between the look and the wait ends the wait.
+            let ticket = wake.ticket()
+            triggerPosted.store(false, ordering: .sequentiallyConsistent)
             if startRequested.exchange(false, ordering: .acquiringAndReleasing)
-                || heapLive.load(ordering: .relaxed) >= triggerBytes.load(ordering: .relaxed) {
+                || heapLive.load(ordering: .sequentiallyConsistent) >= triggerBytes.load(ordering: .relaxed) {
                 runCycle()
                 continue
             }
-            wake.wait(timeoutNanoseconds: 1_000_000)
+            wake.wait(timeoutNanoseconds: 1_000_000, ticket: ticket)
         }
     }
 
@@ -439,10 +445,11 @@ public final class Collector: @unchecked Sendable {
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, -10)
     }
 
-    /// Called by a mutator after growing heapLive past the trigger.
+    /// Called by a mutator after growing heapLive past the trigger: wakes the coordinator,
+    /// once (every span refill past the trigger calls this until the cycle starts).
     @inline(never)
     func noteTrigger() {
-        if phase == .off { wake.broadcast() }
+        if phase == .off && !triggerPosted.exchange(true, ordering: .sequentiallyConsistent) { wake.broadcast() }
     }
 }
 
@@ -457,9 +464,17 @@ final class Condition: @unchecked Sendable {
         pthread_cond_init(cond, nil)
     }
 
-    func wait(timeoutNanoseconds: Int) {
+    /// The broadcasts so far: `wait(timeoutNanoseconds:ticket:)` returns at once if there
+    /// has been one since.
+    func ticket() -> Int {
         pthread_mutex_lock(mutex)
-        let gen = generation
+        defer { pthread_mutex_unlock(mutex) }
+        return generation
+    }
+
+    func wait(timeoutNanoseconds: Int, ticket: Int? = nil) {
+        pthread_mutex_lock(mutex)
+        let gen = ticket ?? generation
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         let total = Int(ts.tv_nsec) + timeoutNanoseconds
