@@ -176,6 +176,57 @@ public struct ThreadCache: @unchecked Sendable {
         return allocateSlow(spanClass: spanClass, zeroed: zeroed)
     }
 
+    /// The collector's small-object fast path (GC mode: no free stacks, no tiny objects):
+    /// a slot of size class `sizeClass` and its slot size. Clears the slot's first
+    /// `clearWords` words (Int.max: all of it) if it was used before (fresh spans read as
+    /// zero). Same span walk
+    /// as allocate(size:noscan:zeroed:); the caller knows the class, so nothing is looked
+    /// up twice.
+    @inline(__always)
+    func allocateSmallGC(sizeClass: Int, noscan: Bool, clearWords: Int) -> (UnsafeMutableRawPointer, Int)? {
+        let spanClass = sizeClass &<< 1 | (noscan ? 1 : 0)
+        let span = c.pointee.alloc[spanClass]
+        let cache = span.pointee.allocCache
+        let bit = UInt32(truncatingIfNeeded: cache.trailingZeroBitCount)
+        let index = span.pointee.freeindex &+ bit
+        let next = index &+ 1
+        // As in allocate(size:noscan:zeroed:) (Go's nextFreeFast).
+        if bit < 64 && index < span.pointee.nelems && (next & 63 != 0 || next == span.pointee.nelems) {
+            span.pointee.allocCache = (cache &>> UInt64(bit)) &>> 1
+            span.freeindexAtomic.pointee.store(next, ordering: .relaxed)
+            span.pointee.allocCount = span.pointee.allocCount &+ 1
+            markAllocated(span, index)
+            let elemSize = Int(span.pointee.elemSize)
+            let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(elemSize))!
+            if span.pointee.needzero != 0 { Self.clear(p, words: min(clearWords, elemSize &>> 3)) }
+            return (p, elemSize)
+        }
+        return allocateSmallGCSlow(spanClass: spanClass, clearWords: clearWords)
+    }
+
+    @inline(never)
+    func allocateSmallGCSlow(spanClass: Int, clearWords: Int) -> (UnsafeMutableRawPointer, Int)? {
+        guard let p = allocateSlow(spanClass: spanClass, zeroed: false) else { return nil }
+        let span = c.pointee.alloc[spanClass]
+        let elemSize = Int(span.pointee.elemSize)
+        if span.pointee.needzero != 0 { Self.clear(p, words: min(clearWords, elemSize &>> 3)) }
+        return (p, elemSize)
+    }
+
+    /// Zeroes `words` words at `p`: a few stores inline (most objects have a few pointer
+    /// slots), memset beyond.
+    @inline(__always)
+    static func clear(_ p: UnsafeMutableRawPointer, words: Int) {
+        if words > 4 { memset(p, 0, words &* 8); return }
+        // Relaxed atomic stores: plain moves that the optimiser does not turn back into a
+        // memset call.
+        var w = 0
+        while w < words {
+            (p + w &* 8).assumingMemoryBound(to: Atomic<UInt>.self).pointee.store(0, ordering: .relaxed)
+            w &+= 1
+        }
+    }
+
     /// Frees an object allocated by any ThreadCache of the same heap (manual mode).
     /// A pointer not from the heap, into the middle of an object, or already freed is
     /// reported (`HeapConfiguration.onFault`), never applied. (A second free of an object

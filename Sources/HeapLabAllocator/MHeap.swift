@@ -176,10 +176,11 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
 
     // MARK: Large objects (> 32 KiB)
 
-    /// Allocates a large object: whole pages straight from the page heap; with `zeroed`, pages
-    /// that were used before are cleared (fresh pages read as zero anyway).
+    /// Allocates a large object: whole pages straight from the page heap. If the pages were
+    /// used before (fresh pages read as zero anyway), `zeroed` clears them all; otherwise the
+    /// first `clearPrefix` bytes are cleared (the collector's pointer slots).
     @usableFromInline @inline(never)
-    func allocLarge(_ size: Int, noscan: Bool, markBlack: Bool = true, zeroed: Bool = true) -> UnsafeMutableRawPointer? {
+    func allocLarge(_ size: Int, noscan: Bool, markBlack: Bool = true, zeroed: Bool = true, clearPrefix: Int = 0) -> UnsafeMutableRawPointer? {
         if size > Int(pointee.reservedBytes) {
             pointee.fault.allocationFailed(.tooLarge(size: size))
             return nil
@@ -198,10 +199,10 @@ extension UnsafeMutablePointer where Pointee == MHeapState {
         span.pointee.gcmarkBits[0] = markBlack ? 1 : 0
         pointee.largeAllocs = pointee.largeAllocs + 1
         pointee.largeLiveBytes = pointee.largeLiveBytes + npages << AllocatorConstants.pageShift
-        let needzero = zeroed && span.pointee.needzero != 0
+        let needzero = span.pointee.needzero != 0
         pointee.lock.unlock()
         let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr)!
-        if needzero { memset(p, 0, npages << AllocatorConstants.pageShift) }
+        if needzero { memset(p, 0, zeroed ? npages << AllocatorConstants.pageShift : clearPrefix) }
         return p
     }
 

@@ -38,9 +38,11 @@ struct HeapBits {
         let inWord = first & 63
         if inWord &+ sizeWords <= 64 {
             // The object's bits are in one bitmap word (every object under 512 bytes whose
-            // slot does not straddle a 512-byte boundary): one masked update.
-            let objectMask: UInt64 = (sizeWords == 64 ? ~0 : ((UInt64(1) &<< UInt64(sizeWords)) &- 1)) &<< UInt64(inWord)
-            let pointerMask: UInt64 = (ptrs >= 64 ? ~0 : ((UInt64(1) &<< UInt64(ptrs)) &- 1)) &<< UInt64(inWord)
+            // slot does not straddle a 512-byte boundary): one masked update. Objects have
+            // 1...64 words here and 0...sizeWords pointer slots; masks without branches.
+            let shift = UInt64(truncatingIfNeeded: inWord)
+            let objectMask = (UInt64.max &>> UInt64(truncatingIfNeeded: 64 &- sizeWords)) &<< shift
+            let pointerMask = ptrs == 0 ? 0 : (UInt64.max &>> UInt64(truncatingIfNeeded: 64 &- ptrs)) &<< shift
             let word = UnsafeMutableRawPointer(words + (first &>> 6)).assumingMemoryBound(to: Atomic<UInt64>.self)
             word.pointee.store((word.pointee.load(ordering: .relaxed) & ~objectMask) | pointerMask, ordering: .relaxed)
             return

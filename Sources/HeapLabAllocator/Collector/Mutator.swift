@@ -124,30 +124,29 @@ public final class Mutator: @unchecked Sendable {
             if hot.pointee.assistBalance < 0 { assist() }
         }
         let noscan = pointerSlots == 0
-        let p: UnsafeMutableRawPointer
         if size > AllocatorConstants.maxSmallSize {
-            guard let q = allocateLarge(size, noscan: noscan, zeroed: zeroed) else { return nil }
-            p = q
-        } else {
-            guard let q = cache.allocate(size: size, noscan: noscan, zeroed: zeroed) else { return nil }
-            p = q
+            guard let p = allocateLarge(size, noscan: noscan, zeroed: zeroed, clearPrefix: pointerSlots &* 8) else { return nil }
+            if !noscan {
+                let pages = (size + AllocatorConstants.pageSize - 1) & ~(AllocatorConstants.pageSize - 1)
+                collector.bits.setObject(UInt(bitPattern: p), ptrs: pointerSlots, sizeWords: pages >> 3)
+            }
+            return p
         }
-        if !zeroed && !noscan { memset(p, 0, pointerSlots &* 8) }
-        if !noscan {
-            // A small object came from the mcache's current span of its (scan) class: its
-            // slot size is there (no trip through the size-class tables' lazy global).
-            let objectSize = size > AllocatorConstants.maxSmallSize
-                ? (size + AllocatorConstants.pageSize - 1) & ~(AllocatorConstants.pageSize - 1)
-                : Int(cache.c.pointee.alloc[Int(cache.c.pointee.sizeClassOf(size)) &<< 1].pointee.elemSize)
-            collector.bits.setObject(UInt(bitPattern: p), ptrs: pointerSlots, sizeWords: objectSize >> 3)
+        if noscan && size < AllocatorConstants.tinySize {
+            return cache.allocate(size: size, noscan: true, zeroed: zeroed)
         }
+        // Small: the class is looked up once, and the slot size comes back with the slot.
+        let sizeClass = Int(cache.c.pointee.sizeClassOf(size))
+        let clearWords = zeroed ? Int.max : pointerSlots
+        guard let (p, elemSize) = cache.allocateSmallGC(sizeClass: sizeClass, noscan: noscan, clearWords: clearWords) else { return nil }
+        if !noscan { collector.bits.setObject(UInt(bitPattern: p), ptrs: pointerSlots, sizeWords: elemSize >> 3) }
         return p
     }
 
     @inline(never)
-    func allocateLarge(_ size: Int, noscan: Bool, zeroed: Bool) -> UnsafeMutableRawPointer? {
+    func allocateLarge(_ size: Int, noscan: Bool, zeroed: Bool, clearPrefix: Int) -> UnsafeMutableRawPointer? {
         let marking = collector.phaseWord.load(ordering: .acquiring) != 0
-        guard let p = collector.heap.state.allocLarge(size, noscan: noscan, markBlack: marking, zeroed: zeroed) else { return nil }
+        guard let p = collector.heap.state.allocLarge(size, noscan: noscan, markBlack: marking, zeroed: zeroed, clearPrefix: clearPrefix) else { return nil }
         let bytes = (size + AllocatorConstants.pageSize - 1) & ~(AllocatorConstants.pageSize - 1)
         let live = collector.heapLive.add(bytes, ordering: .relaxed).newValue
         if marking { cache.c.pointee.gcAllocatedBytes += bytes }
