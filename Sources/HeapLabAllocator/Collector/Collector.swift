@@ -136,6 +136,10 @@ public final class Collector: @unchecked Sendable {
     let scanWorkDone = Atomic<Int>(0)
     let bgScanCredit = Atomic<Int>(0)
     let assistWorkPerByteBits = Atomic<UInt64>(0)
+    /// When the current cycle's concurrent mark began (monotonic seconds, as bits): the
+    /// fractional worker's utilisation is measured from here.
+    let markStartBits = Atomic<UInt64>(0)
+    var markStartSeconds: Double { Double(bitPattern: markStartBits.load(ordering: .acquiring)) }
     var assistWorkPerByte: Double { Double(bitPattern: assistWorkPerByteBits.load(ordering: .relaxed)) }
 
     // Mutators and stop-the-world.

@@ -213,10 +213,11 @@ extension Collector {
         record.stw1 = stw1End - stw1Start
         configuration.onEvent?(GCEvent(kind: .markSetup, cycle: cycle, start: stw1Start, end: stw1End))
         let stw1CPUTime = threadCPUSeconds() - stw1CPU
+        let markStart = monotonicSeconds()
+        markStartBits.store(markStart.bitPattern, ordering: .releasing)
         for w in workers { w.wake.broadcast() }
 
         // 3. Concurrent mark, until no work is left anywhere.
-        let markStart = monotonicSeconds()
         var attempts = 0
         while !shuttingDown.load(ordering: .acquiring) {
             if markLooksDone(ms) && raggedFlush(ms) {
@@ -236,7 +237,9 @@ extension Collector {
                                                 scanWorkDone: scanWorkDone.load(ordering: .relaxed),
                                                 heapScanNow: heapLive.load(ordering: .relaxed), triggeredAt: triggeredAt)
             assistWorkPerByteBits.store(ratio.bitPattern, ordering: .relaxed)
-            markDoneWake.wait(timeoutNanoseconds: 100_000)
+            let ticket = markDoneWake.ticket()
+            if markLooksDone(ms) { continue }
+            markDoneWake.wait(timeoutNanoseconds: 100_000, ticket: ticket)
         }
     }
 
@@ -246,13 +249,22 @@ extension Collector {
     /// for (before, nearly every termination did: the barrier greys what mutators touch).
     private func raggedFlush(_ ms: [Mutator]) -> Bool {
         for m in ms { m.scanRequested.store(true, ordering: .releasing) }
+        func pending() -> Bool {
+            ms.contains(where: { $0.scanRequested.load(ordering: .acquiring) && !$0.retired.load(ordering: .acquiring) })
+        }
         var spins = 0
-        while ms.contains(where: { $0.scanRequested.load(ordering: .acquiring) && !$0.retired.load(ordering: .acquiring) }) {
+        while pending() {
             if shuttingDown.load(ordering: .acquiring) { return false }
             serviceBlockedMutators(ms)
             spins += 1
             if spins < 64 { continue }
-            if spins < 1000 { sched_yield() } else { usleep(20) }
+            // Then sleep until a mutator answers (it signals markDoneWake). Yielding instead
+            // kept this thread, at its raised priority, on the CPU of the very mutator it
+            // waited for: flushes of 1,000 yields and more, marks of several milliseconds
+            // while the heap grew past its goal.
+            let ticket = markDoneWake.ticket()
+            if !pending() { break }
+            markDoneWake.wait(timeoutNanoseconds: 50_000, ticket: ticket)
         }
         if markLooksDone(ms) { return true }
         for w in workers { w.wake.broadcast() }
@@ -382,8 +394,12 @@ extension Collector {
 }
 
 /// A background mark worker (Go's gcBgMarkWorker): dedicated (utilisation 1), fractional
-/// (marks for slices and sleeps so that it uses `utilization` of one CPU) or idle-only
-/// (utilisation 0). A worker with an idle rank marks flat out as an idle worker (Go's
+/// or idle-only (utilisation 0). The fractional worker keeps, as Go's does, the CPU time it
+/// has marked this cycle at `utilization` × the time since the mark began: it marks while it
+/// is under that share and ends a slice once it is 20% over (Go's pollFractionalWorkerExit),
+/// counting CPU time, not wall time, so that time the OS took its CPU away is not held
+/// against it (a worker that slept for wall time had sat out up to 10 ms of a mark while
+/// grey work waited in the pool). A worker with an idle rank marks flat out as an idle worker (Go's
 /// gcMarkWorkerIdleMode) while more than `idleRank` CPUs are idle (Collector.idleProcs); its
 /// time then counts as idle marking, as Go's idleMarkTime does.
 final class MarkWorker: @unchecked Sendable {
@@ -413,15 +429,35 @@ final class MarkWorker: @unchecked Sendable {
         return (utilization > 0, false)
     }
 
+    /// Fractional mode: the cycle the counts are for, and the CPU seconds marked in it.
+    private var fractionalCycle = -1
+    private var fractionalCPU = 0.0
+
+    /// Fractional mode: seconds to wait before marking again (0: mark now).
+    private func fractionalWait() -> Double {
+        let cycle = collector.cycleNumber.load(ordering: .relaxed)
+        if cycle != fractionalCycle { fractionalCycle = cycle; fractionalCPU = 0 }
+        let elapsed = monotonicSeconds() - collector.markStartSeconds
+        return fractionalCPU / utilization - elapsed
+    }
+
     func run() {
         while !collector.shuttingDown.load(ordering: .acquiring) {
             let (mayMark, idle) = mode()
+            let fractional = mayMark && !idle && utilization < 1
             if !mayMark
                 || collector.phaseWord.load(ordering: .acquiring) != GCPhase.mark.rawValue
                 || collector.worldStopped.load(ordering: .acquiring)
                 || (collector.pool.isEmpty && work.count == 0) {
                 wake.wait(timeoutNanoseconds: 200_000)
                 continue
+            }
+            if fractional {
+                let wait = fractionalWait()
+                if wait > 0 {
+                    wake.wait(timeoutNanoseconds: Int(min(wait, 0.001) * 1e9))
+                    continue
+                }
             }
             busy.store(true, ordering: .sequentiallyConsistent)
             if collector.worldStopped.load(ordering: .sequentiallyConsistent) {
@@ -436,6 +472,10 @@ final class MarkWorker: @unchecked Sendable {
                 let done = collector.drain(work, budget: 16 << 10)
                 if done == 0 { break }
                 scanned += done
+                if fractional {
+                    let elapsed = monotonicSeconds() - collector.markStartSeconds
+                    if fractionalCPU + threadCPUSeconds() - cpu0 > 1.2 * utilization * elapsed { break }
+                }
             }
             collector.bgScanCredit.add(scanned, ordering: .relaxed)
             if let onEvent = collector.configuration.onEvent {
@@ -446,14 +486,11 @@ final class MarkWorker: @unchecked Sendable {
             // stop-the-world drain see all remaining work in the pool.
             work.flush()
             busy.store(false, ordering: .sequentiallyConsistent)
-            let cpu = Int((threadCPUSeconds() - cpu0) * 1e9)
+            let cpuSeconds = threadCPUSeconds() - cpu0
+            let cpu = Int(cpuSeconds * 1e9)
             if idle { idleCPUNanos.add(cpu, ordering: .relaxed) } else { cpuNanos.add(cpu, ordering: .relaxed) }
+            if fractional { fractionalCPU += cpuSeconds }
             collector.markDoneWake.broadcast()
-            if !idle && utilization < 1 {
-                let elapsed = monotonicSeconds() - start
-                let rest = elapsed * (1 - utilization) / utilization
-                if rest > 0 { usleep(UInt32(min(rest, 0.01) * 1e6)) }
-            }
         }
     }
 }

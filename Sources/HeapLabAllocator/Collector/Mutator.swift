@@ -281,6 +281,8 @@ public final class Mutator: @unchecked Sendable {
             work.flush()
             scanRequested.store(false, ordering: .releasing)
         }
+        // The coordinator may be waiting for this answer (mark completion, ragged flush).
+        collector.markDoneWake.broadcast()
     }
 
     /// Scans this thread's roots (its stack) and blackens them.
