@@ -394,14 +394,18 @@ extension Collector {
 }
 
 /// A background mark worker (Go's gcBgMarkWorker): dedicated (utilisation 1), fractional
-/// or idle-only (utilisation 0). The fractional worker keeps, as Go's does, the CPU time it
-/// has marked this cycle at `utilization` × the time since the mark began: it marks while it
-/// is under that share and ends a slice once it is 20% over (Go's pollFractionalWorkerExit),
-/// counting CPU time, not wall time, so that time the OS took its CPU away is not held
-/// against it (a worker that slept for wall time had sat out up to 10 ms of a mark while
-/// grey work waited in the pool). A worker with an idle rank marks flat out as an idle worker (Go's
-/// gcMarkWorkerIdleMode) while more than `idleRank` CPUs are idle (Collector.idleProcs); its
-/// time then counts as idle marking, as Go's idleMarkTime does.
+/// or idle-only (utilisation 0).
+///
+/// The fractional worker keeps, as Go's does, the CPU time it has marked this cycle at
+/// `utilization` × the time since the mark began: it marks while it is under that share and
+/// ends a slice once it is 20% over (Go's pollFractionalWorkerExit). It counts CPU time, not
+/// wall time, so that time the OS took its CPU away is not held against it (a worker that
+/// slept for the wall time of its last slice sat out up to 10 ms of a mark while grey work
+/// waited in the pool).
+///
+/// A worker with an idle rank marks flat out as an idle worker (Go's gcMarkWorkerIdleMode)
+/// while more than `idleRank` CPUs are idle (Collector.idleProcs); its time then counts as
+/// idle marking, as Go's idleMarkTime does.
 final class MarkWorker: @unchecked Sendable {
     unowned(unsafe) let collector: Collector
     let utilization: Double
