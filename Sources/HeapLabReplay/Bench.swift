@@ -11,8 +11,8 @@
 // marks that (trace, allocator) failed with the message, and its later runs are skipped;
 // the rest of the bench goes on. A bad trace stops the bench (InputError, exit 2).
 //
-// The collector (`gc`) replays the trace lowered for it (holds as roots, no frees), a second
-// program made once per trace; `heapSweep` adds Hertz & Berger's heap-size sweep of the
+// The collectors (`gc`, and `go`: Go's runtime) replay the trace lowered for them (holds as
+// roots, no frees), a second program made once per trace; `heapSweep` adds Hertz & Berger's heap-size sweep of the
 // collector to every round (HeapSweep.swift).
 //
 // Derived figures (BenchFigures): per round, wall and cpu time, ns per record, peak heap
@@ -202,6 +202,7 @@ public enum Bench {
         for a in options.allocators where !allocators.contains(a) {
             do {
                 _ = try a.libraryPath()
+                if a == .go { _ = try GoReplay.executable() }
                 allocators.append(a)
             } catch {
                 warnings.append("skipping \(a.rawValue): \(error)")
@@ -228,7 +229,7 @@ public enum Bench {
                 }
             }
             // The collector replays the trace lowered for it.
-            let collectorProgram = allocators.contains(.gc) || !sweep.isEmpty
+            let collectorProgram = allocators.contains(where: \.isCollected) || !sweep.isEmpty
                 ? try TraceLowering.lower(path: path, workers: options.threads, forCollector: true) : nil
             for round in -1..<runs {   // round -1 is the warm-up
                 for (i, a) in allocators.enumerated() {
@@ -236,9 +237,9 @@ public enum Bench {
                     done += 1
                     guard cells[i].error == nil else { continue }
                     do {
-                        let m = try ChildReplay.measure(program: a == .gc ? collectorProgram! : program, allocator: a, trace: path,
-                                                        sizedFree: options.sizedFree && a != .gc, executable: options.executable,
-                                                        gc: a == .gc ? options.gc : nil)
+                        let m = try ChildReplay.measure(program: a.isCollected ? collectorProgram! : program, allocator: a, trace: path,
+                                                        sizedFree: options.sizedFree && !a.isCollected, executable: options.executable,
+                                                        gc: a.isCollected ? options.gc : nil)
                         if round >= 0 { cells[i].runs[round] = m }
                     } catch {
                         cells[i].error = "\(error)"

@@ -34,6 +34,7 @@ public enum BenchHTML {
         case .tcmalloc: return "#CC79A7"
         case .null: return "#9A9A9A"
         case .gc: return "#56B4E9"
+        case .go: return "#00ADD8"
         }
     }
 
