@@ -43,9 +43,10 @@ public enum ChildReplay {
         var environment: [String]
         if allocator == .go {
             // Go's runtime: goreplay (GoReplay.swift) speaks the same protocol.
-            if verify || sizedFree { throw ReplayError("go: --verify and --sized-free do not apply to Go's runtime") }
+            if sizedFree { throw ReplayError("go: --sized-free does not apply to Go's runtime") }
             exe = try GoReplay.executable()
             arguments = [exe, "-program-fd", "3", "-result-fd", "4"] + (try GoReplay.arguments(gc ?? GCReplayOptions()))
+            if verify { arguments.append("-check") }
             environment = GoReplay.environment(currentEnvironment())
         } else {
             guard let heaplab = executable ?? currentExecutable() else {

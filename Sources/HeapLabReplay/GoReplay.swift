@@ -20,7 +20,8 @@
 // debug.SetMemoryLimit in the child); GOGC=0 with a heap minimum, which only the bench's heap
 // sweep asks for (the command line refuses --heap-minimum for go), becomes goreplay's
 // -fixed-heap: GOGC off and a memory limit (HeapSweep.swift); --gctrace copies Go's own
-// gctrace lines to stderr. Go has no stop-the-world mode, idle-marking switch, data-zeroing
+// gctrace lines to stderr; `--verify` becomes goreplay's -check (GODEBUG=clobberfree=1, and
+// every op that names an object checks that Go has not swept it). Go has no stop-the-world mode, idle-marking switch, data-zeroing
 // switch, timeline or raw stores: those are refused.
 
 #if canImport(Glibc)

@@ -38,7 +38,7 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
-    @Flag(help: "Check every block the allocator returns (slow; not for timing).")
+    @Flag(help: "Check every block the allocator returns (slow; not for timing). go: stop at an op naming an object Go's collector freed (GODEBUG=clobberfree=1).")
     var verify = false
 
     @Flag(help: "Free with the object's size where the allocator has a sized free (sdallocx, mi_free_size, tc_free_sized, HeapLab's; glibc has none).")
@@ -105,8 +105,8 @@ struct ReplayCommand: ParsableCommand {
             if stw || noIdleMarking || zeroData || timeline != nil || rawStores {
                 throw ValidationError("--stw, --no-idle-marking, --zero-data and --timeline need --allocator gc (Go's runtime has no such switches)")
             }
-            if verify || sizedFree {
-                throw ValidationError("--verify and --sized-free do not apply to --allocator go")
+            if sizedFree {
+                throw ValidationError("--sized-free does not apply to --allocator go (the collector frees)")
             }
             _ = try gcOptions()
         } else if allocator != AllocatorKind.gc.rawValue

@@ -25,6 +25,9 @@
 // runtime memory in use at step 4 that is not free heap (the harness's heap, stacks,
 // metadata): Go's nearest expression of a fixed-size heap (Go has no heap-minimum knob).
 //
+// -check (`heaplab replay --allocator go --verify`): GODEBUG also gets clobberfree=1, and
+// every op that names an object first checks it was not swept (replay.go); not for timing.
+//
 // Invariant: no panic reaches the user for bad input; every failure is an "error" result.
 package main
 
@@ -53,6 +56,7 @@ type options struct {
 	hasLimit            bool
 	fixedHeap           int64
 	gctrace             bool
+	check               bool
 }
 
 func parseOptions(args []string) (options, error) {
@@ -65,6 +69,7 @@ func parseOptions(args []string) (options, error) {
 	limit := fs.String("memlimit", "off", "soft memory limit in bytes, or off")
 	fs.Int64Var(&o.fixedHeap, "fixed-heap", 0, "fixed heap size in bytes (GOGC off and a memory limit)")
 	fs.BoolVar(&o.gctrace, "gctrace", false, "copy Go's gctrace lines to stderr")
+	fs.BoolVar(&o.check, "check", false, "stop at an op that names an object Go has freed (needs GODEBUG=clobberfree=1; not for timing)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -94,17 +99,29 @@ func parseOptions(args []string) (options, error) {
 	return o, nil
 }
 
-// ensureGctrace re-executes goreplay with gctrace=1 added to GODEBUG when it is missing.
-func ensureGctrace() error {
+// ensureGODEBUG re-executes goreplay with gctrace=1 (and, for -check, clobberfree=1) added
+// to GODEBUG when missing: the runtime reads GODEBUG once, at start-up.
+func ensureGODEBUG(check bool) error {
 	current := os.Getenv("GODEBUG")
+	want := []string{"gctrace=1"}
+	if check {
+		want = append(want, "clobberfree=1")
+	}
+	have := map[string]bool{}
 	for _, kv := range strings.Split(current, ",") {
-		if kv == "gctrace=1" {
-			return nil
+		have[kv] = true
+	}
+	value := current
+	for _, kv := range want {
+		if !have[kv] {
+			if value != "" {
+				value += ","
+			}
+			value += kv
 		}
 	}
-	value := "gctrace=1"
-	if current != "" {
-		value = current + ",gctrace=1"
+	if value == current {
+		return nil
 	}
 	var env []string
 	for _, e := range os.Environ() {
@@ -126,7 +143,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "goreplay: %v\n", err)
 		os.Exit(2)
 	}
-	if err := ensureGctrace(); err != nil {
+	if err := ensureGODEBUG(o.check); err != nil {
 		writeResult(o.resultFD, map[string]interface{}{"error": fmt.Sprintf("goreplay: cannot set GODEBUG=gctrace=1: %v", err)})
 		os.Exit(1)
 	}
@@ -230,7 +247,14 @@ func replay(o options) (map[string]interface{}, error) {
 	state := &replayState{
 		names: uintptrs(namesMem), holds: uint32s(holdsMem),
 		roots: make([]unsafe.Pointer, info.slotCount), types: table.types,
-		progress: make([]paddedCounter, info.workers),
+		progress: make([]paddedCounter, info.workers), check: o.check,
+	}
+	if o.check {
+		sizesMem, err := mapAnonymous(8 * info.slotCount)
+		if err != nil {
+			return nil, fail("object sizes: mmap: %v", err)
+		}
+		state.sizes = uint64s(sizesMem)
 	}
 
 	runtime.GC()
@@ -259,9 +283,10 @@ func replay(o options) (map[string]interface{}, error) {
 			ready.Done()
 			<-gate
 			if w.peak > 0 {
-				state.run(w, 0, w.peak)
-				w.rss = residentBytes()
-				state.run(w, w.peak, len(w.ops))
+				if state.run(w, 0, w.peak) {
+					w.rss = residentBytes()
+					state.run(w, w.peak, len(w.ops))
+				}
 			} else {
 				state.run(w, 0, len(w.ops))
 			}
@@ -282,6 +307,13 @@ func replay(o options) (map[string]interface{}, error) {
 	sampler.finish()
 	peakRSS := peakResidentBytes()
 
+	for _, w := range workers {
+		if w.failed >= 0 {
+			capture.stop(false, 0, 0)
+			forwarded = true
+			return nil, fail("replay stopped at op %d of worker %d: the op names an object Go's collector has freed (-check)", w.failed, w.id)
+		}
+	}
 	var wall int64
 	rssAtPeak := 0
 	for _, w := range workers {
@@ -323,7 +355,7 @@ func replay(o options) (map[string]interface{}, error) {
 		"rss_at_peak_live_bytes": rssAtPeak,
 		"peak_rss_bytes":         peakRSS,
 		"allocator_stats":        figures.allocatorStats(),
-		"verified":               false,
+		"verified":               o.check,
 		"sized_free":             false,
 		"gc":                     gc,
 	}, nil
@@ -515,7 +547,7 @@ func (f *goFigures) report() map[string]interface{} {
 		"memory_limit_bytes": limit,
 		"heap_minimum_bytes": nil,
 		"mode":               "concurrent",
-		"verified":           false,
+		"verified":           f.opts.check,
 		"procs":              procs,
 		"replay_seconds":     f.wall,
 		"cycles":             len(cycles),

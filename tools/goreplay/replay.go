@@ -51,6 +51,21 @@ type replayState struct {
 	roots    []unsafe.Pointer // Go heap: slot -> object while held
 	types    []unsafe.Pointer // type index -> *rtype
 	progress []paddedCounter
+	// check (-check, with GODEBUG=clobberfree=1): every op that names an object first
+	// looks for the pattern Go's sweeper writes over freed memory.
+	check   bool
+	sizes   []uint64 // -check: slot -> size of the object (off-heap)
+	aborted atomic.Bool
+}
+
+// clobbered is what GODEBUG=clobberfree=1 writes over every word of a freed object.
+const clobbered uint64 = 0xdeadbeefdeadbeef
+
+// freed reports, under -check, whether the object in slot looks swept. The first word of a
+// replayed object is never the pattern: nil or a pointer, or the slot number. Objects under
+// 8 bytes are not checked (their first word is not theirs alone).
+func (s *replayState) freed(slot uint32) bool {
+	return s.sizes[slot] >= 8 && *(*uint64)(s.name(slot)) == clobbered
 }
 
 // worker is one stream and its side array (type index and publish bit per op, off-heap).
@@ -61,6 +76,8 @@ type worker struct {
 	peak   int // ops to run before sampling RSS (0: not the peak worker)
 	finish int64
 	rss    int
+	// failed is the op that named a freed object (-check), or -1.
+	failed int
 }
 
 // mapAnonymous returns n zeroed bytes off Go's heap (nil for n == 0).
@@ -77,6 +94,13 @@ func uintptrs(b []byte) []uintptr {
 		return nil
 	}
 	return unsafe.Slice((*uintptr)(unsafe.Pointer(&b[0])), len(b)/8)
+}
+
+func uint64s(b []byte) []uint64 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), len(b)/8)
 }
 
 func uint32s(b []byte) []uint32 {
@@ -109,7 +133,7 @@ func prepare(p *mappedProgram, table *typeTable) ([]*worker, error) {
 				return nil, fail("replay program: too many distinct object types")
 			}
 		}
-		workers[w] = &worker{id: w, ops: ops, side: side}
+		workers[w] = &worker{id: w, ops: ops, side: side, failed: -1}
 		if w == info.peakWorker {
 			workers[w].peak = info.peakOpEnd
 		}
@@ -148,8 +172,9 @@ func touchPages(p unsafe.Pointer, from, to uint64) {
 	}
 }
 
-// run replays entries [from, to) of w's stream.
-func (s *replayState) run(w *worker, from, to int) {
+// run replays entries [from, to) of w's stream; false if it stopped early (-check found a
+// freed object, or another worker did).
+func (s *replayState) run(w *worker, from, to int) bool {
 	ops, side := w.ops, w.side
 	holds, roots, types := s.holds, s.roots, s.types
 	progress := &s.progress[w.id].n
@@ -170,8 +195,16 @@ func (s *replayState) run(w *worker, from, to int) {
 			roots[slot] = p
 			holds[slot] = 1
 			s.names[slot] = uintptr(p)
+			if s.check {
+				s.sizes[slot] = size
+			}
 			touchPages(p, 0, size)
 		case kindHold:
+			if s.check && s.freed(slot) {
+				w.failed = i
+				s.aborted.Store(true)
+				return false
+			}
 			if holds[slot] == 0 {
 				roots[slot] = s.name(slot)
 			}
@@ -182,13 +215,28 @@ func (s *replayState) run(w *worker, from, to int) {
 				roots[slot] = nil
 			}
 		case kindStore:
+			if s.check && (s.freed(slot) || s.freed(o.destination())) {
+				w.failed = i
+				s.aborted.Store(true)
+				return false
+			}
 			src := s.name(slot)
 			dst := s.name(o.destination())
 			*(*unsafe.Pointer)(unsafe.Add(src, o.wordIndex()*8)) = dst
 		case kindStoreNil:
+			if s.check && s.freed(slot) {
+				w.failed = i
+				s.aborted.Store(true)
+				return false
+			}
 			src := s.name(slot)
 			*(*unsafe.Pointer)(unsafe.Add(src, o.wordIndex()*8)) = nil
 		case kindGCRealloc:
+			if s.check && s.freed(slot) {
+				w.failed = i
+				s.aborted.Store(true)
+				return false
+			}
 			old := s.name(slot)
 			newSize := o.arg
 			oldSize := ops[i+1].arg
@@ -205,11 +253,17 @@ func (s *replayState) run(w *worker, from, to int) {
 			roots[slot] = p
 			holds[slot]++
 			s.names[slot] = uintptr(p)
+			if s.check {
+				s.sizes[slot] = newSize
+			}
 			i++
 		case kindWait:
 			target := &s.progress[o.worker].n
 			n := int64(o.arg)
 			for target.Load() < n {
+				if s.check && s.aborted.Load() {
+					return false
+				}
 				runtime.Gosched()
 			}
 		}
@@ -217,4 +271,5 @@ func (s *replayState) run(w *worker, from, to int) {
 			progress.Store(int64(i + 1))
 		}
 	}
+	return true
 }
