@@ -212,7 +212,10 @@ public enum Bench {
             warnings.append("baseline \(options.baseline.rawValue) did not run: no ratios")
         }
         let runs = max(1, options.runs)
-        let total = options.traces.count * (allocators.count + Set(options.heapSweep).count) * (runs + 1)
+        // The heap sweep runs each collector among the allocators (gc alone if neither is).
+        var sweepers = allocators.filter(\.isCollected)
+        if sweepers.isEmpty { sweepers = [.gc] }
+        let total = options.traces.count * (allocators.count + Set(options.heapSweep).count * sweepers.count) * (runs + 1)
         var done = 0
         var traces: [BenchTrace] = []
         for path in options.traces {
@@ -223,7 +226,9 @@ public enum Bench {
             var sweep: [HeapSweepPoint] = []
             if !options.heapSweep.isEmpty {
                 if program.info.peakLiveBytes > 0 {
-                    sweep = HeapSweepPoint.points(factors: options.heapSweep, minimumHeap: program.info.peakLiveBytes, runs: runs)
+                    sweep = sweepers.flatMap {
+                        HeapSweepPoint.points(factors: options.heapSweep, minimumHeap: program.info.peakLiveBytes, runs: runs, allocator: $0)
+                    }
                 } else {
                     warnings.append("\(path): no heap sweep (the trace never has live bytes)")
                 }
@@ -247,16 +252,17 @@ public enum Bench {
                     }
                 }
                 for k in sweep.indices {
-                    progress(BenchProgress(done: done, total: total, trace: path, allocator: .gc, warmUp: round < 0))
+                    let a = sweep[k].allocator
+                    progress(BenchProgress(done: done, total: total, trace: path, allocator: a, warmUp: round < 0))
                     done += 1
                     guard sweep[k].error == nil else { continue }
                     do {
-                        let m = try ChildReplay.measure(program: collectorProgram!, allocator: .gc, trace: path,
+                        let m = try ChildReplay.measure(program: collectorProgram!, allocator: a, trace: path,
                                                         executable: options.executable, gc: sweep[k].options(base: options.gc))
                         if round >= 0 { sweep[k].runs[round] = m }
                     } catch {
                         sweep[k].error = "\(error)"
-                        warnings.append("\(path): gc at \(Format.fixed(sweep[k].factor, 2))x the minimum heap failed: \(error)")
+                        warnings.append("\(path): \(a.rawValue) at \(Format.fixed(sweep[k].factor, 2))x the minimum heap failed: \(error)")
                     }
                 }
             }

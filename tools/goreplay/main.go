@@ -306,6 +306,10 @@ func replay(o options) (map[string]interface{}, error) {
 	after := readMetrics()
 	sampler.finish()
 	peakRSS := peakResidentBytes()
+	// No cycle after the replay: GOGC off waits for a mark under way to finish (its
+	// gctrace line is captured), and the limit goes, so no later line reaches the real stderr.
+	debug.SetMemoryLimit(math.MaxInt64)
+	debug.SetGCPercent(-1)
 
 	for _, w := range workers {
 		if w.failed >= 0 {
