@@ -126,6 +126,7 @@ import Testing
         let j = try GCReplayCLITests.json(r)
         #expect(j["verified"] as? Bool == true)
         let cycles = try #require((j["gc"] as? [String: Any])?["cycles"] as? Int)
+        #expect(cycles >= 1)
         let lines = r.stderr.split(separator: "\n")
         // Go's own line, one per cycle of the replay (Go 1.19 adds stacks and globals).
         let shape = try Regex(#"gc \d+ @\d+\.\d{3}s \d+%: [0-9.]+\+[0-9.]+\+[0-9.]+ ms clock, .* MB goal, .* \d+ P.*"#)
@@ -180,14 +181,15 @@ import Testing
         }
     }
 
-    /// `heaplab bench` with go beside gc: the go row, its runs and ratios.
+    /// `heaplab bench` with go beside gc: the go row, its runs and ratios, and a heap sweep
+    /// of both collectors.
     @Test func benchRunsGoBesideGc() throws {
         let s = ReplayScratch("gobench")
         defer { s.cleanup() }
         let trace = try GCReplayCLITests.generate(s, "gcbench", threads: 1, seed: 1)
         let baseline = rivalLibraryInstalled("jemalloc") ? "jemalloc" : "glibc"
         let r = try CLIHarness.run(["bench", trace, "--runs", "1", "--allocators", "\(baseline),gc,go", "--baseline", baseline,
-                                    "--json", s.path("r.json")], environment: GCReplayCLITests.cleanEnvironment())
+                                    "--heap-sweep", "2", "--json", s.path("r.json")], environment: GCReplayCLITests.cleanEnvironment())
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("  go "), "\(r.stdout)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.path("r.json")))) as? [String: Any])
@@ -196,5 +198,11 @@ import Testing
         let run = try #require((goCell["runs"] as? [[String: Any]])?.first)
         #expect((run["wall_seconds"] as? Double ?? 0) > 0)
         #expect(goCell["error"] == nil || goCell["error"] is NSNull)
+        #expect(r.stdout.contains("heap sweep: go with a fixed heap"))
+        let points = try #require((traces[0]["heap_sweep"] as? [String: Any])?["points"] as? [[String: Any]])
+        #expect(Set(points.compactMap { $0["allocator"] as? String }) == ["gc", "go"])
+        let goPoint = try #require(points.first { $0["allocator"] as? String == "go" })
+        #expect(goPoint["gogc"] as? String == "off")
+        #expect((goPoint["time_ratio"] as? Double ?? 0) > 0 && (goPoint["heap_ratio"] as? Double ?? 0) > 0)
     }
 }

@@ -328,12 +328,14 @@ func replay(o options) (map[string]interface{}, error) {
 			rssAtPeak = w.rss
 		}
 	}
-	// The gctrace line of a counted cycle is printed just after the count moves on.
+	// A cycle's gctrace line is printed just after its count moves on (and after GOGC off
+	// stops waiting for it): wait for the lines of every cycle so far before fd 2 goes back.
+	last := readMetrics().cycles
 	var cycles []gctraceCycle
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		cycles = readCaptured(capture.file)
-		if haveCycles(cycles, before.cycles, after.cycles) || time.Now().After(deadline) {
+		if haveCycles(cycles, before.cycles, last) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(time.Millisecond)

@@ -258,13 +258,16 @@ func (s *replayState) run(w *worker, from, to int) bool {
 			}
 			i++
 		case kindWait:
+			// As replayGCOps: a short spin first, then yield on every look.
 			target := &s.progress[o.worker].n
 			n := int64(o.arg)
-			for target.Load() < n {
+			for spins := 0; target.Load() < n; spins++ {
 				if s.check && s.aborted.Load() {
 					return false
 				}
-				runtime.Gosched()
+				if spins >= 100 {
+					runtime.Gosched()
+				}
 			}
 		}
 		if side[i]&publishBit != 0 {
