@@ -2,10 +2,11 @@
 //
 //	process    RSS now (/proc/self/statm), peak RSS (VmHWM in /proc/self/status), process
 //	           CPU time (getrusage: the workers and Go's own GC workers)
-//	gctrace    Go's per-cycle line (GODEBUG=gctrace=1, which main makes sure is set): while
-//	           the replay runs, fd 2 is an unlinked temporary file the runtime writes the
-//	           lines into; they are parsed after the replay (clock and CPU phases, heap
-//	           sizes in MiB, goal) and copied to the real stderr when -gctrace asks
+//	gctrace    Go's per-cycle line (GODEBUG=gctrace=1, which main makes sure is set): from
+//	           the start of the work on, fd 2 is an unlinked temporary file the runtime
+//	           writes the lines into; they are parsed after the replay (clock and CPU phases,
+//	           heap sizes in MiB, goal) and the replay's are copied to the real stderr when
+//	           -gctrace asks
 //	placement  each cycle's pauses in replay time: the second pause ends at MemStats.PauseEnd
 //	           (exact, the last 256 cycles); the rest is laid out backwards from it with the
 //	           gctrace phase lengths. Older cycles use gctrace's start time (millisecond
@@ -116,9 +117,12 @@ func parseGctrace(line string) (c gctraceCycle, ok bool) {
 	return c, true
 }
 
-// stderrCapture points fd 2 at an unlinked temporary file until stop.
+// stderrCapture points fd 2 at an unlinked temporary file for the rest of the process: the
+// runtime prints a gctrace line in several writes, at the end of a cycle, so fd 2 never
+// goes back (a line under way would be split); what is meant for the real stderr is written
+// to a copy of it (saved).
 type stderrCapture struct {
-	saved int
+	saved *os.File
 	file  *os.File
 }
 
@@ -139,18 +143,16 @@ func captureStderr() (*stderrCapture, error) {
 		syscall.Close(saved)
 		return nil, fail("gctrace capture: dup2: %v", err)
 	}
-	return &stderrCapture{saved: saved, file: f}, nil
+	return &stderrCapture{saved: os.NewFile(uintptr(saved), "stderr"), file: f}, nil
 }
 
-// stop restores fd 2. Lines that are not gctrace go to the real stderr; with forward, so do
-// the gctrace lines of cycles from+1...to (the replay's).
+// stop copies to the real stderr the captured lines that are not gctrace (a panic's, say)
+// and, with forward, the gctrace lines of cycles from+1...to (the replay's). A line that
+// starts like gctrace but does not parse is one still being written: not copied.
 func (s *stderrCapture) stop(forward bool, from, to uint64) {
-	syscall.Dup2(s.saved, 2)
-	syscall.Close(s.saved)
-	defer s.file.Close()
 	scanCaptured(s.file, func(line string, c gctraceCycle, ok bool) {
-		if !ok || (forward && uint64(c.n) > from && uint64(c.n) <= to) {
-			os.Stderr.WriteString(line + "\n")
+		if (!ok && !strings.HasPrefix(line, "gc ")) || (ok && forward && uint64(c.n) > from && uint64(c.n) <= to) {
+			s.saved.WriteString(line + "\n")
 		}
 	})
 }

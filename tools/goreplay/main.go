@@ -13,12 +13,13 @@
 // worker is untimed:
 //  1. GODEBUG must hold gctrace=1 (the runtime reads it at start-up): if not, goreplay
 //     executes itself again with it added;
-//  2. map and check the program; set GOGC and the memory limit (runtime/debug);
+//  2. fd 2 to the gctrace capture (figures.go), for good; map and check the program; set
+//     GOGC and the memory limit (runtime/debug);
 //  3. build the types and side arrays, map the name table and hold counts, make the roots;
 //  4. one forced collection, then the baselines: Go's heap (the harness's), RSS, cycle
 //     count, MemStats; with -fixed-heap, the memory limit is set here (see below);
-//  5. fd 2 to the gctrace capture, the heap sampler, the gate: wall and CPU time run from
-//     the gate opening to the last worker's finish;
+//  5. the heap sampler, the gate: wall and CPU time run from the gate opening to the last
+//     worker's finish; then GOGC off, so that no cycle runs after the replay;
 //  6. the figures (figures.go) and the result.
 //
 // -fixed-heap BYTES (the bench's heap sweep): GOGC off and a memory limit of BYTES plus the
@@ -306,8 +307,8 @@ func replay(o options) (map[string]interface{}, error) {
 	after := readMetrics()
 	sampler.finish()
 	peakRSS := peakResidentBytes()
-	// No cycle after the replay: GOGC off waits for a mark under way to finish (its
-	// gctrace line is captured), and the limit goes, so no later line reaches the real stderr.
+	// No cycle after the replay: GOGC off waits for a mark under way to finish, and the
+	// limit goes.
 	debug.SetMemoryLimit(math.MaxInt64)
 	debug.SetGCPercent(-1)
 
@@ -329,7 +330,7 @@ func replay(o options) (map[string]interface{}, error) {
 		}
 	}
 	// A cycle's gctrace line is printed just after its count moves on (and after GOGC off
-	// stops waiting for it): wait for the lines of every cycle so far before fd 2 goes back.
+	// stops waiting for it): wait for the lines of every cycle so far.
 	last := readMetrics().cycles
 	var cycles []gctraceCycle
 	deadline := time.Now().Add(2 * time.Second)
