@@ -126,19 +126,28 @@ type stderrCapture struct {
 	file  *os.File
 }
 
+// The runtime writes through its own open of the file, in append mode: fd 2 and the reader
+// must not share a file offset (a read seeking back to the start would make the runtime's
+// next write land in the middle of earlier lines).
 func captureStderr() (*stderrCapture, error) {
 	f, err := os.CreateTemp("", "goreplay-gctrace-")
 	if err != nil {
 		return nil, fail("gctrace capture: %v", err)
 	}
-	os.Remove(f.Name())
+	defer os.Remove(f.Name())
+	w, err := os.OpenFile(f.Name(), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		f.Close()
+		return nil, fail("gctrace capture: %v", err)
+	}
+	defer w.Close()
 	saved, err := syscall.Dup(2)
 	if err != nil {
 		f.Close()
 		return nil, fail("gctrace capture: dup: %v", err)
 	}
 	syscall.CloseOnExec(saved)
-	if err := syscall.Dup2(int(f.Fd()), 2); err != nil {
+	if err := syscall.Dup2(int(w.Fd()), 2); err != nil {
 		f.Close()
 		syscall.Close(saved)
 		return nil, fail("gctrace capture: dup2: %v", err)
