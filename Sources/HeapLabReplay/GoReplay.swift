@@ -51,11 +51,6 @@ public enum GoReplay {
         throw ReplayError("go: cannot find goreplay: no HeapLab package (Package.swift and \(sourceDirectory)) above \(exe ?? "this executable") and no goreplay beside it; set \(environmentVariable)")
     }
 
-    /// Whether `--allocator go` can run here (goreplay found or buildable).
-    public static var isAvailable: Bool {
-        do { _ = try executable(); return true } catch { return false }
-    }
-
     /// goreplay's arguments after `-program-fd 3 -result-fd 4`.
     static func arguments(_ options: GCReplayOptions) throws(ReplayError) -> [String] {
         if options.stopTheWorld || !options.idleMarking || options.zeroData || options.timeline != nil || options.rawStores {

@@ -543,6 +543,9 @@ func (f *goFigures) report() map[string]interface{} {
 		"heap_goal_bytes_at_end":  f.after.goal,
 		"harness_heap_bytes":      f.harnessHeap,
 		"sampled_peak_heap_bytes": f.heapFigure(f.sampledPeak),
+		// Cycles Go counted during the replay whose gctrace line never arrived (0 unless
+		// the runtime took over 2 s to print it): they are missing from every figure above.
+		"cycles_without_gctrace": int(f.after.cycles-f.before.cycles) - len(cycles),
 	}
 	if f.opts.fixedHeap > 0 {
 		runtimeFigures["fixed_heap_bytes"] = f.opts.fixedHeap
