@@ -3,13 +3,16 @@
 // GOGC and reports pauses; a trace whose objects die is collected (Go's heap stays far below
 // what the trace allocates, and reaches it with GOGC=off); --verify (goreplay -check) passes;
 // --gctrace passes Go's own lines through; options Go has no knob for exit 64; a corrupt
-// program header is a clear error from goreplay; `bench` runs go beside gc; and the Go side's
-// own `go vet` and `go test`.
+// program header is a clear error from goreplay; HEAPLAB_GOREPLAY names the binary; `bench`
+// runs go beside gc, heap sweep and HTML included; and the Go side's own `go vet` and `go test`.
 //
 // These tests need Go (Debian's golang-go, installed by scripts/setup.sh): they fail, not
 // skip, without it.
 import Foundation
 import Testing
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 
 @Suite(.serialized) struct GoReplayCLITests {
     static let packageRoot: URL = {
@@ -168,6 +171,15 @@ import Testing
                 withUnsafeBytes(of: UInt64(1).littleEndian) { b.replaceSubrange(8..<16, with: $0) }
             }, "replay program: bad worker or profile count"),
         ]
+        // HEAPLAB_GOREPLAY names the binary heaplab starts (nothing is built); a bad one is an error.
+        let trace = s.write("t.htrace", "heaplab-trace 1\na 1 64\nf 1\n")
+        let viaOverride = try CLIHarness.run(["replay", trace, "--allocator", "go", "--json"],
+                                             environment: GCReplayCLITests.cleanEnvironment(["HEAPLAB_GOREPLAY": binary]))
+        #expect(viaOverride.status == 0, "\(viaOverride.stderr)")
+        let missing = try CLIHarness.run(["replay", trace, "--allocator", "go"],
+                                         environment: GCReplayCLITests.cleanEnvironment(["HEAPLAB_GOREPLAY": s.path("nothing")]))
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("HEAPLAB_GOREPLAY"))
         for (name, mutate, message) in cases {
             var bytes = page
             mutate(&bytes)
@@ -189,7 +201,8 @@ import Testing
         let trace = try GCReplayCLITests.generate(s, "gcbench", threads: 1, seed: 1)
         let baseline = rivalLibraryInstalled("jemalloc") ? "jemalloc" : "glibc"
         let r = try CLIHarness.run(["bench", trace, "--runs", "1", "--allocators", "\(baseline),gc,go", "--baseline", baseline,
-                                    "--heap-sweep", "2", "--json", s.path("r.json")], environment: GCReplayCLITests.cleanEnvironment())
+                                    "--heap-sweep", "2", "--json", s.path("r.json"), "--html", s.path("r.html")],
+                                   environment: GCReplayCLITests.cleanEnvironment())
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("  go "), "\(r.stdout)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.path("r.json")))) as? [String: Any])
@@ -204,5 +217,9 @@ import Testing
         let goPoint = try #require(points.first { $0["allocator"] as? String == "go" })
         #expect(goPoint["gogc"] as? String == "off")
         #expect((goPoint["time_ratio"] as? Double ?? 0) > 0 && (goPoint["heap_ratio"] as? Double ?? 0) > 0)
+        let html = try String(contentsOfFile: s.path("r.html"), encoding: .utf8)
+        #expect(html.contains("Heap size vs time: gc, go / \(baseline) with oracle frees"))
+        let parser = XMLParser(data: Data(html.utf8))
+        #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
     }
 }
