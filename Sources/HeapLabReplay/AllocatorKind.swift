@@ -8,6 +8,8 @@
 //   null       bump pointer that never frees: the harness alone
 //   gc         HeapLab's allocator with its garbage collector: holds are roots, nothing is
 //              freed explicitly (GCBackend.swift); the trace is lowered for it
+//   go         Go 1.19's runtime: its allocator and concurrent collector, on the collector's
+//              lowering (goreplay, tools/goreplay; GoReplay.swift finds or builds it)
 //
 // A preloaded library is looked for in the multiarch directory for this machine
 // (/usr/lib/x86_64-linux-gnu on amd64), then /usr/lib64, /usr/lib, /usr/local/lib; the
@@ -19,10 +21,13 @@ import Glibc
 #endif
 
 public enum AllocatorKind: String, CaseIterable, Sendable {
-    case heaplab, jemalloc, glibc, mimalloc, tcmalloc, null, gc
+    case heaplab, jemalloc, glibc, mimalloc, tcmalloc, null, gc, go
 
     /// The default order of `heaplab bench`.
     public static let benchDefault: [AllocatorKind] = [.heaplab, .jemalloc, .glibc, .mimalloc, .tcmalloc, .null]
+
+    /// Replays the trace lowered for a collector (holds as roots, no frees): gc and go.
+    public var isCollected: Bool { self == .gc || self == .go }
 
     /// File name of the shared library preloaded for this allocator, nil if none.
     public var libraryFileName: String? {

@@ -11,8 +11,8 @@
 // marks that (trace, allocator) failed with the message, and its later runs are skipped;
 // the rest of the bench goes on. A bad trace stops the bench (InputError, exit 2).
 //
-// The collector (`gc`) replays the trace lowered for it (holds as roots, no frees), a second
-// program made once per trace; `heapSweep` adds Hertz & Berger's heap-size sweep of the
+// The collectors (`gc`, and `go`: Go's runtime) replay the trace lowered for them (holds as
+// roots, no frees), a second program made once per trace; `heapSweep` adds Hertz & Berger's heap-size sweep of the
 // collector to every round (HeapSweep.swift).
 //
 // Derived figures (BenchFigures): per round, wall and cpu time, ns per record, peak heap
@@ -202,6 +202,7 @@ public enum Bench {
         for a in options.allocators where !allocators.contains(a) {
             do {
                 _ = try a.libraryPath()
+                if a == .go { _ = try GoReplay.executable() }
                 allocators.append(a)
             } catch {
                 warnings.append("skipping \(a.rawValue): \(error)")
@@ -211,7 +212,10 @@ public enum Bench {
             warnings.append("baseline \(options.baseline.rawValue) did not run: no ratios")
         }
         let runs = max(1, options.runs)
-        let total = options.traces.count * (allocators.count + Set(options.heapSweep).count) * (runs + 1)
+        // The heap sweep runs each collector among the allocators (gc alone if neither is).
+        var sweepers = allocators.filter(\.isCollected)
+        if sweepers.isEmpty { sweepers = [.gc] }
+        let total = options.traces.count * (allocators.count + Set(options.heapSweep).count * sweepers.count) * (runs + 1)
         var done = 0
         var traces: [BenchTrace] = []
         for path in options.traces {
@@ -222,13 +226,15 @@ public enum Bench {
             var sweep: [HeapSweepPoint] = []
             if !options.heapSweep.isEmpty {
                 if program.info.peakLiveBytes > 0 {
-                    sweep = HeapSweepPoint.points(factors: options.heapSweep, minimumHeap: program.info.peakLiveBytes, runs: runs)
+                    sweep = sweepers.flatMap {
+                        HeapSweepPoint.points(factors: options.heapSweep, minimumHeap: program.info.peakLiveBytes, runs: runs, allocator: $0)
+                    }
                 } else {
                     warnings.append("\(path): no heap sweep (the trace never has live bytes)")
                 }
             }
             // The collector replays the trace lowered for it.
-            let collectorProgram = allocators.contains(.gc) || !sweep.isEmpty
+            let collectorProgram = allocators.contains(where: \.isCollected) || !sweep.isEmpty
                 ? try TraceLowering.lower(path: path, workers: options.threads, forCollector: true) : nil
             for round in -1..<runs {   // round -1 is the warm-up
                 for (i, a) in allocators.enumerated() {
@@ -236,9 +242,9 @@ public enum Bench {
                     done += 1
                     guard cells[i].error == nil else { continue }
                     do {
-                        let m = try ChildReplay.measure(program: a == .gc ? collectorProgram! : program, allocator: a, trace: path,
-                                                        sizedFree: options.sizedFree && a != .gc, executable: options.executable,
-                                                        gc: a == .gc ? options.gc : nil)
+                        let m = try ChildReplay.measure(program: a.isCollected ? collectorProgram! : program, allocator: a, trace: path,
+                                                        sizedFree: options.sizedFree && !a.isCollected, executable: options.executable,
+                                                        gc: a.isCollected ? options.gc : nil)
                         if round >= 0 { cells[i].runs[round] = m }
                     } catch {
                         cells[i].error = "\(error)"
@@ -246,16 +252,17 @@ public enum Bench {
                     }
                 }
                 for k in sweep.indices {
-                    progress(BenchProgress(done: done, total: total, trace: path, allocator: .gc, warmUp: round < 0))
+                    let a = sweep[k].allocator
+                    progress(BenchProgress(done: done, total: total, trace: path, allocator: a, warmUp: round < 0))
                     done += 1
                     guard sweep[k].error == nil else { continue }
                     do {
-                        let m = try ChildReplay.measure(program: collectorProgram!, allocator: .gc, trace: path,
+                        let m = try ChildReplay.measure(program: collectorProgram!, allocator: a, trace: path,
                                                         executable: options.executable, gc: sweep[k].options(base: options.gc))
                         if round >= 0 { sweep[k].runs[round] = m }
                     } catch {
                         sweep[k].error = "\(error)"
-                        warnings.append("\(path): gc at \(Format.fixed(sweep[k].factor, 2))x the minimum heap failed: \(error)")
+                        warnings.append("\(path): \(a.rawValue) at \(Format.fixed(sweep[k].factor, 2))x the minimum heap failed: \(error)")
                     }
                 }
             }

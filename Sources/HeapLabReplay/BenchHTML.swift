@@ -34,6 +34,7 @@ public enum BenchHTML {
         case .tcmalloc: return "#CC79A7"
         case .null: return "#9A9A9A"
         case .gc: return "#56B4E9"
+        case .go: return "#00ADD8"
         }
     }
 
@@ -191,7 +192,7 @@ public enum BenchHTML {
     static func sweepChart(_ trace: BenchTrace, baseline: AllocatorKind) -> String {
         let figures = trace.sweepFigures(baseline: baseline)
         let points = figures.compactMap { f in f.timeRatio.map { (f, $0) } }
-        let title = "Heap size vs time: gc / \(baseline.rawValue) with oracle frees"
+        let title = "Heap size vs time: \(trace.sweepAllocators.map(\.rawValue).joined(separator: ", ")) / \(baseline.rawValue) with oracle frees"
         let width = 620.0, height = 270.0, left = 64.0, right = 24.0, top = 34.0, bottom = 46.0
         let plotW = width - left - right, plotH = height - top - bottom
         let xMaxValue = max(figures.map(\.factor).max() ?? 1, 1) * 1.05
@@ -225,13 +226,16 @@ public enum BenchHTML {
         svg += "<line x1=\"\(num(left))\" y1=\"\(num(py(1)))\" x2=\"\(num(left + plotW))\" y2=\"\(num(py(1)))\" class=\"reference\"/>"
         svg += "<text x=\"\(num(left + plotW - 4))\" y=\"\(num(py(1) - 6))\" class=\"tick\" text-anchor=\"end\">\(escape(baseline.rawValue)), oracle frees = 1</text>"
         if !points.isEmpty {
-            let line = points.map { "\(num(px($0.0.factor))),\(num(py($0.1)))" }.joined(separator: " ")
-            svg += "<polyline points=\"\(line)\" fill=\"none\" stroke=\"\(colour(.gc))\" stroke-width=\"2\"/>"
-            for (f, r) in points {
-                let tip = "\(Format.fixed(f.factor, 2))× minimum heap: \(Format.fixed(r, 3)) × \(baseline.rawValue)"
-                    + (f.heapRatio.map { "; peak heap \(Format.fixed($0, 2)) × minimum" } ?? "")
-                    + (f.medianCycles.map { "; \(Format.fixed($0, 0)) cycles" } ?? "")
-                svg += "<circle cx=\"\(num(px(f.factor)))\" cy=\"\(num(py(r)))\" r=\"4\" fill=\"\(colour(.gc))\"><title>\(escape(tip))</title></circle>"
+            for a in trace.sweepAllocators {
+                let mine = points.filter { $0.0.allocator == a }
+                let line = mine.map { "\(num(px($0.0.factor))),\(num(py($0.1)))" }.joined(separator: " ")
+                svg += "<polyline points=\"\(line)\" fill=\"none\" stroke=\"\(colour(a))\" stroke-width=\"2\"/>"
+                for (f, r) in mine {
+                    let tip = "\(a.rawValue) at \(Format.fixed(f.factor, 2))× minimum heap: \(Format.fixed(r, 3)) × \(baseline.rawValue)"
+                        + (f.heapRatio.map { "; peak heap \(Format.fixed($0, 2)) × minimum" } ?? "")
+                        + (f.medianCycles.map { "; \(Format.fixed($0, 0)) cycles" } ?? "")
+                    svg += "<circle cx=\"\(num(px(f.factor)))\" cy=\"\(num(py(r)))\" r=\"4\" fill=\"\(colour(a))\"><title>\(escape(tip))</title></circle>"
+                }
             }
         } else {
             svg += "<text x=\"\(num(left + plotW / 2))\" y=\"\(num(top + plotH / 2))\" class=\"tick\" text-anchor=\"middle\">no ratios: the sweep or \(escape(baseline.rawValue)) did not run</text>"
@@ -316,12 +320,14 @@ public enum BenchHTML {
         h += "</tbody>\n</table>\n"
         if result.hasHeapSweep {
             h += "<p class=\"note\">Heap sweep (Hertz &amp; Berger, OOPSLA 2005): the collector with a fixed heap of k × each trace's minimum heap (its peak live bytes), time over \(escape(b)) freeing at the lifetime oracle's death points; geometric mean over traces of the ratio read off each trace's curve.</p>\n"
-            h += "<table>\n<thead><tr><th>heap</th><th>gc time / \(escape(b)) time</th><th>traces</th></tr></thead>\n<tbody>\n"
-            for k in BenchResult.sweepReadings {
-                let g = result.sweepGeometricMean(atFactor: k)
-                h += "<tr><td>\(Format.fixed(k, 0))× minimum</td><td>\(g.ratio.map { Format.fixed($0, 3) } ?? "–")</td><td>\(g.traces)</td></tr>\n"
+            for a in result.sweepAllocators {
+                h += "<table>\n<thead><tr><th>heap</th><th>\(escape(a.rawValue)) time / \(escape(b)) time</th><th>traces</th></tr></thead>\n<tbody>\n"
+                for k in BenchResult.sweepReadings {
+                    let g = result.sweepGeometricMean(atFactor: k, allocator: a)
+                    h += "<tr><td>\(Format.fixed(k, 0))× minimum</td><td>\(g.ratio.map { Format.fixed($0, 3) } ?? "–")</td><td>\(g.traces)</td></tr>\n"
+                }
+                h += "</tbody>\n</table>\n"
             }
-            h += "</tbody>\n</table>\n"
         }
         h += "</section>\n"
 

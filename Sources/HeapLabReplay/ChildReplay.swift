@@ -9,6 +9,7 @@
 // runtime's own start-up.
 //
 // Parent:  spawn  EXE replay TRACE --allocator NAME --child-program-fd 3 --child-result-fd 4
+//          (for `--allocator go`, EXE is goreplay, Go's side: GoReplay.swift, tools/goreplay)
 //          with the program file as fd 3 and the write end of a pipe as fd 4 (posix_spawn
 //          file actions; every other descriptor of ours is close-on-exec), read the pipe to
 //          EOF, wait for the child, decode the JSON it wrote.
@@ -37,17 +38,30 @@ public enum ChildReplay {
     public static func measure(program: ReplayProgram, allocator: AllocatorKind, trace: String,
                                verify: Bool = false, sizedFree: Bool = false,
                                executable: String? = nil, gc: GCReplayOptions? = nil) throws(ReplayError) -> ReplayMeasurement {
-        guard let exe = executable ?? currentExecutable() else {
-            throw ReplayError("cannot find the heaplab executable (/proc/self/exe)")
-        }
-        let preload = try allocator.libraryPath()
-        var arguments = [exe, "replay", trace, "--allocator", allocator.rawValue,
+        let exe: String
+        var arguments: [String]
+        var environment: [String]
+        if allocator == .go {
+            // Go's runtime: goreplay (GoReplay.swift) speaks the same protocol.
+            if sizedFree { throw ReplayError("go: --sized-free does not apply to Go's runtime") }
+            exe = try GoReplay.executable()
+            arguments = [exe, "-program-fd", "3", "-result-fd", "4"] + (try GoReplay.arguments(gc ?? GCReplayOptions()))
+            if verify { arguments.append("-check") }
+            environment = GoReplay.environment(currentEnvironment())
+        } else {
+            guard let heaplab = executable ?? currentExecutable() else {
+                throw ReplayError("cannot find the heaplab executable (/proc/self/exe)")
+            }
+            exe = heaplab
+            let preload = try allocator.libraryPath()
+            arguments = [exe, "replay", trace, "--allocator", allocator.rawValue,
                          "--child-program-fd", "3", "--child-result-fd", "4"]
-        if verify { arguments.append("--verify") }
-        if sizedFree { arguments.append("--sized-free") }
-        if allocator == .gc { arguments += (gc ?? GCReplayOptions()).childArguments }
-        var environment = currentEnvironment().filter { !$0.hasPrefix("LD_PRELOAD=") }
-        if let preload { environment.append("LD_PRELOAD=\(preload)") }
+            if verify { arguments.append("--verify") }
+            if sizedFree { arguments.append("--sized-free") }
+            if allocator == .gc { arguments += (gc ?? GCReplayOptions()).childArguments }
+            environment = currentEnvironment().filter { !$0.hasPrefix("LD_PRELOAD=") }
+            if let preload { environment.append("LD_PRELOAD=\(preload)") }
+        }
 
         var pipeFDs: [Int32] = [-1, -1]
         guard pipe(&pipeFDs) == 0 else { throw ReplayError("pipe: \(String(cString: strerror(errno)))") }
@@ -233,8 +247,9 @@ extension ChildReplay {
                               sizedFree: Bool = false, executable: String? = nil,
                               gc: GCReplayOptions? = nil) throws -> ReplayReport {
         _ = try allocator.libraryPath()   // a missing library fails before the load
+        if allocator == .go { _ = try GoReplay.executable() }   // so does a missing Go
         let start = ReplaySystem.monotonicNanos()
-        let collected = allocator == .gc
+        let collected = allocator.isCollected
         let program = try TraceLowering.lower(path: trace, workers: threads, forCollector: collected,
                                               origins: collected && verify)
         let loadSeconds = Double(ReplaySystem.monotonicNanos() - start) / 1e9

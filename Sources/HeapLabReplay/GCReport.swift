@@ -16,6 +16,11 @@
 //   heap            the goal of each cycle, and the peak heap (Go's heapLive: at each mark's
 //                   end, and at the end of the replay)
 //
+// `--allocator go` (Go's own runtime, tools/goreplay) reports in the same shape, with
+// `runtime` "go" and the figures Go has no measure for null: the number of assists and the
+// time spent stopping the world (`runtime_figures` carries what only Go reports; see
+// docs/replay.md, "Go's runtime").
+//
 // Invariants: `pauses` are disjoint and sorted, and start inside [0, replaySeconds] (times
 // count from the start of the replay; a pause under way when the replay ends is kept whole,
 // the MMU counts only its part inside the replay); percentiles are within 0.1% above the
@@ -137,15 +142,17 @@ public struct GCCycleSummary: Equatable, Sendable {
     public var concurrentMarkSeconds: Double
     public var markTerminationSeconds: Double
     /// Of the two pauses, the time spent waiting for every thread to reach a safepoint
-    /// (Go 1.22's /sched/pauses/stopping/gc); the rest is the collector's work.
-    public var markSetupStoppingSeconds: Double
-    public var markTerminationStoppingSeconds: Double
+    /// (Go 1.22's /sched/pauses/stopping/gc); the rest is the collector's work. Nil: not
+    /// measured (Go's runtime).
+    public var markSetupStoppingSeconds: Double?
+    public var markTerminationStoppingSeconds: Double?
     public var heapAtStartBytes: Int
     public var heapAtMarkEndBytes: Int
     public var heapMarkedBytes: Int
     public var goalBytes: Int
     public var assistSeconds: Double
-    public var assists: Int
+    /// Nil: not counted (Go's runtime).
+    public var assists: Int?
     public var backgroundCPUSeconds: Double
     /// CPU of idle mark workers (Go's idle marking: CPUs no mutator used).
     public var idleCPUSeconds: Double
@@ -154,8 +161,8 @@ public struct GCCycleSummary: Equatable, Sendable {
 
     public init(cycle: Int, startSeconds: Double, markSetupSeconds: Double, concurrentMarkSeconds: Double,
                 markTerminationSeconds: Double, heapAtStartBytes: Int, heapAtMarkEndBytes: Int, heapMarkedBytes: Int,
-                goalBytes: Int, assistSeconds: Double, assists: Int, backgroundCPUSeconds: Double, gctrace: String,
-                markSetupStoppingSeconds: Double = 0, markTerminationStoppingSeconds: Double = 0, idleCPUSeconds: Double = 0) {
+                goalBytes: Int, assistSeconds: Double, assists: Int?, backgroundCPUSeconds: Double, gctrace: String,
+                markSetupStoppingSeconds: Double? = 0, markTerminationStoppingSeconds: Double? = 0, idleCPUSeconds: Double = 0) {
         self.cycle = cycle
         self.idleCPUSeconds = idleCPUSeconds
         self.markSetupStoppingSeconds = markSetupStoppingSeconds
@@ -194,15 +201,21 @@ public struct GCReport: Equatable, Sendable {
     /// CPU of idle mark workers (marking on CPUs no mutator used).
     public var idleCPUSeconds: Double
     public var assistSeconds: Double
-    public var assists: Int
+    /// Nil: not counted (Go's runtime).
+    public var assists: Int?
     public var peakHeapBytes: Int
     public var finalHeapBytes: Int
+    /// Whose collector: nil for HeapLab's, "go" for Go's runtime (`--allocator go`).
+    public var runtime: String? = nil
+    /// Figures only that runtime reports (Go: GCCPUFraction, MemStats pause totals, the
+    /// runtime/metrics pause histogram...), passed through as the child wrote them.
+    public var runtimeFigures: JSONValue? = nil
 
     public static let mmuWindows: [(name: String, seconds: Double)] = [("1ms", 0.001), ("10ms", 0.010), ("100ms", 0.100)]
 
     public init(gogc: Int?, memoryLimitBytes: Int?, heapMinimumBytes: Int?, stopTheWorld: Bool, verified: Bool, procs: Int,
                 replaySeconds: Double, cycles: [GCCycleSummary], pauses: [(start: Double, end: Double)],
-                backgroundCPUSeconds: Double, assistSeconds: Double, assists: Int, peakHeapBytes: Int, finalHeapBytes: Int,
+                backgroundCPUSeconds: Double, assistSeconds: Double, assists: Int?, peakHeapBytes: Int, finalHeapBytes: Int,
                 idleCPUSeconds: Double = 0) {
         self.gogc = gogc
         self.idleCPUSeconds = idleCPUSeconds
@@ -229,6 +242,7 @@ public struct GCReport: Equatable, Sendable {
             && a.backgroundCPUSeconds == b.backgroundCPUSeconds && a.idleCPUSeconds == b.idleCPUSeconds
             && a.assistSeconds == b.assistSeconds
             && a.assists == b.assists && a.peakHeapBytes == b.peakHeapBytes && a.finalHeapBytes == b.finalHeapBytes
+            && a.runtime == b.runtime && a.runtimeFigures == b.runtimeFigures
     }
 
     // MARK: derived figures
@@ -259,7 +273,10 @@ public struct GCReport: Equatable, Sendable {
     public func json() -> JSONValue {
         let h = pauseHistogram
         func seconds(_ v: Double?) -> JSONValue { .number(v) }
-        return .object([
+        var members: [JSONMember] = []
+        if let runtime { members.append(JSONMember("runtime", .string(runtime))) }
+        if let runtimeFigures { members.append(JSONMember("runtime_figures", runtimeFigures)) }
+        return .object(members + [
             JSONMember("gogc", gogc.map { .int($0) } ?? .string("off")),
             JSONMember("memory_limit_bytes", memoryLimitBytes.map { .int($0) } ?? .null),
             JSONMember("heap_minimum_bytes", heapMinimumBytes.map { .int($0) } ?? .null),
@@ -290,7 +307,7 @@ public struct GCReport: Equatable, Sendable {
                 JSONMember("total_seconds", .double(totalCPUSeconds)),
                 JSONMember("fraction", .number(cpuFraction)),
             ])),
-            JSONMember("assists", .int(assists)),
+            JSONMember("assists", assists.map { .int($0) } ?? .null),
             JSONMember("heap_goal_bytes", .array(cycles.map { .int($0.goalBytes) })),
             JSONMember("peak_heap_bytes", .int(peakHeapBytes)),
             JSONMember("final_heap_bytes", .int(finalHeapBytes)),
@@ -301,14 +318,14 @@ public struct GCReport: Equatable, Sendable {
                     JSONMember("mark_setup_seconds", .double(c.markSetupSeconds)),
                     JSONMember("concurrent_mark_seconds", .double(c.concurrentMarkSeconds)),
                     JSONMember("mark_termination_seconds", .double(c.markTerminationSeconds)),
-                    JSONMember("mark_setup_stopping_seconds", .double(c.markSetupStoppingSeconds)),
-                    JSONMember("mark_termination_stopping_seconds", .double(c.markTerminationStoppingSeconds)),
+                    JSONMember("mark_setup_stopping_seconds", .number(c.markSetupStoppingSeconds)),
+                    JSONMember("mark_termination_stopping_seconds", .number(c.markTerminationStoppingSeconds)),
                     JSONMember("heap_at_start_bytes", .int(c.heapAtStartBytes)),
                     JSONMember("heap_at_mark_end_bytes", .int(c.heapAtMarkEndBytes)),
                     JSONMember("heap_marked_bytes", .int(c.heapMarkedBytes)),
                     JSONMember("goal_bytes", .int(c.goalBytes)),
                     JSONMember("assist_seconds", .double(c.assistSeconds)),
-                    JSONMember("assists", .int(c.assists)),
+                    JSONMember("assists", c.assists.map { .int($0) } ?? .null),
                     JSONMember("background_cpu_seconds", .double(c.backgroundCPUSeconds)),
                     JSONMember("idle_cpu_seconds", .double(c.idleCPUSeconds)),
                     JSONMember("gctrace", .string(c.gctrace)),
@@ -326,7 +343,7 @@ public struct GCReport: Equatable, Sendable {
               let cpu = json["cpu"],
               let background = cpu["background_seconds"]?.doubleValue,
               let assist = cpu["assist_seconds"]?.doubleValue,
-              let assists = json["assists"]?.intValue,
+              json["assists"] != nil,
               let peak = json["peak_heap_bytes"]?.intValue,
               let final = json["final_heap_bytes"]?.intValue,
               let perCycle = json["per_cycle"]?.arrayValue else { return nil }
@@ -342,21 +359,29 @@ public struct GCReport: Equatable, Sendable {
                   let s2 = c["mark_termination_seconds"]?.doubleValue, let h0 = c["heap_at_start_bytes"]?.intValue,
                   let h1 = c["heap_at_mark_end_bytes"]?.intValue, let hm = c["heap_marked_bytes"]?.intValue,
                   let goal = c["goal_bytes"]?.intValue, let a = c["assist_seconds"]?.doubleValue,
-                  let an = c["assists"]?.intValue, let bg = c["background_cpu_seconds"]?.doubleValue,
+                  c["assists"] != nil, let bg = c["background_cpu_seconds"]?.doubleValue,
                   let line = c["gctrace"]?.stringValue else { return nil }
             cycles.append(GCCycleSummary(cycle: n, startSeconds: start, markSetupSeconds: s1, concurrentMarkSeconds: cm,
                                          markTerminationSeconds: s2, heapAtStartBytes: h0, heapAtMarkEndBytes: h1,
-                                         heapMarkedBytes: hm, goalBytes: goal, assistSeconds: a, assists: an,
+                                         heapMarkedBytes: hm, goalBytes: goal, assistSeconds: a, assists: c["assists"]?.intValue,
                                          backgroundCPUSeconds: bg, gctrace: line,
-                                         markSetupStoppingSeconds: c["mark_setup_stopping_seconds"]?.doubleValue ?? 0,
-                                         markTerminationStoppingSeconds: c["mark_termination_stopping_seconds"]?.doubleValue ?? 0,
+                                         markSetupStoppingSeconds: Self.optionalSeconds(c["mark_setup_stopping_seconds"]),
+                                         markTerminationStoppingSeconds: Self.optionalSeconds(c["mark_termination_stopping_seconds"]),
                                          idleCPUSeconds: c["idle_cpu_seconds"]?.doubleValue ?? 0))
         }
         self.init(gogc: json["gogc"]?.intValue, memoryLimitBytes: json["memory_limit_bytes"]?.intValue,
                   heapMinimumBytes: json["heap_minimum_bytes"]?.intValue, stopTheWorld: modeText == "stop-the-world",
                   verified: json["verified"] == .bool(true), procs: procs, replaySeconds: replay, cycles: cycles,
-                  pauses: pauses, backgroundCPUSeconds: background, assistSeconds: assist, assists: assists,
+                  pauses: pauses, backgroundCPUSeconds: background, assistSeconds: assist, assists: json["assists"]?.intValue,
                   peakHeapBytes: peak, finalHeapBytes: final, idleCPUSeconds: cpu["idle_seconds"]?.doubleValue ?? 0)
+        runtime = json["runtime"]?.stringValue
+        runtimeFigures = json["runtime_figures"]
+    }
+
+    /// A per-cycle figure that may be null (not measured); missing (an older report): 0.
+    static func optionalSeconds(_ v: JSONValue?) -> Double? {
+        guard let v else { return 0 }
+        return v.doubleValue
     }
 
     // MARK: text
@@ -369,8 +394,9 @@ public struct GCReport: Equatable, Sendable {
         let gogcText = gogc.map { "GOGC=\($0)" } ?? "GOGC=off"
         let limitText = memoryLimitBytes.map { "memory limit \(Format.bytes($0))" } ?? "no memory limit"
         let minimumText = heapMinimumBytes.map { ", heap minimum \(Format.bytes($0))" } ?? ""
-        var lines = ["  collector: \(gogcText), \(limitText)\(minimumText), \(stopTheWorld ? "stop-the-world" : "concurrent"), \(procs) P\(verified ? ", verified" : "")"]
-        lines.append(row("cycles", Format.grouped(cycles.count), "\(Format.grouped(assists)) assists"))
+        let whose = runtime == "go" ? "Go's runtime (\(runtimeFigures?["go_version"]?.stringValue ?? "go")), " : ""
+        var lines = ["  collector: \(whose)\(gogcText), \(limitText)\(minimumText), \(stopTheWorld ? "stop-the-world" : "concurrent"), \(procs) P\(verified ? ", verified" : "")"]
+        lines.append(row("cycles", Format.grouped(cycles.count), assists.map { "\(Format.grouped($0)) assists" } ?? "assists not counted"))
         if let maxPause = maxPauseSeconds {
             lines.append(row("max pause", Format.seconds(maxPause),
                              "p50 \(Format.seconds(pausePercentileSeconds(50) ?? 0)), p99 \(Format.seconds(pausePercentileSeconds(99) ?? 0)), total \(Format.seconds(totalPauseSeconds)) in \(Format.grouped(pauses.count)) pause\(pauses.count == 1 ? "" : "s")"))
@@ -386,6 +412,14 @@ public struct GCReport: Equatable, Sendable {
         let goals = cycles.map(\.goalBytes)
         let goalText = goals.isEmpty ? "no cycle" : "goals \(Format.bytes(goals.min()!))–\(Format.bytes(goals.max()!))"
         lines.append(row("peak heap", Format.bytes(peakHeapBytes), "\(goalText); heap at the end \(Format.bytes(finalHeapBytes))"))
+        if runtime == "go", let figures = runtimeFigures {
+            if let fraction = figures["gc_cpu_fraction"]?.doubleValue {
+                lines.append(row("GCCPUFraction", Format.fixed(fraction * 100, 2) + "%", "Go's MemStats.GCCPUFraction (since the process started)"))
+            }
+            if let ns = figures["pause_ns_total_memstats"]?.intValue, let n = figures["pause_cycles_memstats"]?.intValue {
+                lines.append(row("pause (MemStats)", Format.seconds(Double(ns) / 1e9), "exact total of \(Format.grouped(n)) cycle\(n == 1 ? "" : "s") (MemStats.PauseNs); phases and placement from gctrace"))
+            }
+        }
         return lines
     }
 }

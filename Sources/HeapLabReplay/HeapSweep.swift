@@ -16,9 +16,19 @@
 // is time ratio against F; the measured peak heap over the minimum heap is reported beside
 // it (the heap overshoots the goal while a concurrent mark runs), and the time ratios at 2×
 // and 3× are read off the curve by linear interpolation between measured points.
+//
+// With `go` among the bench's allocators, Go's runtime is swept too (a curve per collector,
+// `allocator` on each point). Go has no heap minimum: its fixed heap is GOGC=off with a soft
+// memory limit of F × minimum heap plus the runtime memory goreplay holds before timing that
+// is not free heap (its own heap, stacks, metadata; tools/goreplay/main.go, -fixed-heap). A
+// memory limit bounds all of Go's memory, fragmentation in spans included, where gc's heap
+// minimum bounds its heapLive, so the two heaps at one F are close but not equal: the
+// measured peak heap / minimum column says what each got.
 
 /// One point of a heap sweep: the collector at a fixed heap of `factor` × the minimum heap.
 public struct HeapSweepPoint: Equatable, Sendable {
+    /// The collector swept: gc (HeapLab's) or go (Go's runtime).
+    public var allocator: AllocatorKind
     public var factor: Double
     /// The heap size (bytes): factor × the trace's peak live bytes.
     public var heapBytes: Int
@@ -26,29 +36,32 @@ public struct HeapSweepPoint: Equatable, Sendable {
     public var runs: [ReplayMeasurement?]
     public var error: String?
 
-    public init(factor: Double, heapBytes: Int, runs: [ReplayMeasurement?], error: String? = nil) {
+    public init(factor: Double, heapBytes: Int, runs: [ReplayMeasurement?], error: String? = nil, allocator: AllocatorKind = .gc) {
+        self.allocator = allocator
         self.factor = factor
         self.heapBytes = heapBytes
         self.runs = runs
         self.error = error
     }
 
-    /// The collector's options for this point (stop-the-world as the bench's gc runs).
+    /// The collector's options for this point (stop-the-world as the bench's gc runs). For go
+    /// (GoReplay.swift) GOGC=0 with a heap minimum means the fixed heap described above.
     public func options(base: GCReplayOptions) -> GCReplayOptions {
         GCReplayOptions(gogc: 0, memoryLimit: nil, heapMinimum: heapBytes, stopTheWorld: base.stopTheWorld)
     }
 
     /// Points for `factors` (sorted, duplicates removed) of `minimumHeap` bytes.
-    public static func points(factors: [Double], minimumHeap: Int, runs: Int) -> [HeapSweepPoint] {
+    public static func points(factors: [Double], minimumHeap: Int, runs: Int, allocator: AllocatorKind = .gc) -> [HeapSweepPoint] {
         Array(Set(factors)).sorted().map {
             HeapSweepPoint(factor: $0, heapBytes: max(1, Int((Double(minimumHeap) * $0).rounded())),
-                           runs: Array(repeating: nil, count: runs))
+                           runs: Array(repeating: nil, count: runs), allocator: allocator)
         }
     }
 }
 
 /// The figures of one sweep point, per round and aggregated.
 public struct HeapSweepFigures: Sendable {
+    public var allocator: AllocatorKind = .gc
     public var factor: Double
     public var heapBytes: Int
     public var wall: [Double?]
@@ -79,7 +92,7 @@ extension BenchTrace {
                 return x / y
             }
             return HeapSweepFigures(
-                factor: p.factor, heapBytes: p.heapBytes, wall: wall, timeRatios: ratios,
+                allocator: p.allocator, factor: p.factor, heapBytes: p.heapBytes, wall: wall, timeRatios: ratios,
                 heapRatios: p.runs.map { $0?.gc.map { Double($0.peakHeapBytes) / minimum } },
                 cycles: p.runs.map { $0?.gc.map { Double($0.cycles.count) } },
                 maxPause: p.runs.map { $0?.gc?.maxPauseSeconds },
@@ -87,10 +100,18 @@ extension BenchTrace {
         }
     }
 
+    /// The collectors swept, in bench order.
+    public var sweepAllocators: [AllocatorKind] {
+        var out: [AllocatorKind] = []
+        for p in sweep where !out.contains(p.allocator) { out.append(p.allocator) }
+        return out
+    }
+
     /// The sweep's time ratio at `factor` × the minimum heap, interpolated linearly between
     /// the nearest measured points on either side (nil outside the measured range).
-    public func sweepTimeRatio(atFactor factor: Double, baseline: AllocatorKind) -> Double? {
-        HeapSweepFigures.interpolate(sweepFigures(baseline: baseline).compactMap { f in f.timeRatio.map { (f.factor, $0) } },
+    public func sweepTimeRatio(atFactor factor: Double, baseline: AllocatorKind, allocator: AllocatorKind = .gc) -> Double? {
+        HeapSweepFigures.interpolate(sweepFigures(baseline: baseline).filter { $0.allocator == allocator }
+                                        .compactMap { f in f.timeRatio.map { (f.factor, $0) } },
                                      at: factor)
     }
 }
@@ -118,49 +139,64 @@ extension BenchResult {
     /// Whether any trace has a sweep.
     public var hasHeapSweep: Bool { traces.contains { !$0.sweep.isEmpty } }
 
+    /// The collectors swept in any trace, in bench order.
+    public var sweepAllocators: [AllocatorKind] {
+        var out: [AllocatorKind] = []
+        for t in traces { for a in t.sweepAllocators where !out.contains(a) { out.append(a) } }
+        return out
+    }
+
     /// Geometric mean over traces of the interpolated sweep time ratio at `factor`.
-    public func sweepGeometricMean(atFactor factor: Double) -> (ratio: Double?, traces: Int) {
-        let values = traces.compactMap { $0.sweepTimeRatio(atFactor: factor, baseline: baseline) }
+    public func sweepGeometricMean(atFactor factor: Double, allocator: AllocatorKind = .gc) -> (ratio: Double?, traces: Int) {
+        let values = traces.compactMap { $0.sweepTimeRatio(atFactor: factor, baseline: baseline, allocator: allocator) }
         return (BenchStatistics.geometricMean(values), values.count)
     }
 
     // MARK: report parts
 
-    /// The sweep's block of the table for one trace.
+    /// The sweep's block of the table for one trace: one per collector swept.
     func sweepTable(_ trace: BenchTrace) -> String {
         guard !trace.sweep.isEmpty else { return "" }
         let b = baseline.rawValue
-        var out = "  heap sweep: gc with a fixed heap of k × the minimum heap (\(Format.bytes(trace.program.peakLiveBytes)), peak live), time vs \(b) (oracle frees)\n"
-        out += "  " + [Format.pad("heap", 8), Format.pad("time (median)", 14, right: true), Format.pad("vs \(b)", 12, right: true),
-                       Format.pad("peak heap / min", 16, right: true), Format.pad("cycles", 8, right: true),
-                       Format.pad("max pause", 11, right: true)].joined(separator: "  ") + "\n"
-        for f in trace.sweepFigures(baseline: baseline) {
-            let label = Format.pad(Format.fixed(f.factor, 2) + "x", 8)
-            if let error = f.error, f.wallSpread == nil {
-                out += "  " + label + "  failed: \(error)\n"
-                continue
+        var out = ""
+        let all = trace.sweepFigures(baseline: baseline)
+        for a in trace.sweepAllocators {
+            let how = a == .go ? " (GOGC=off, memory limit k × minimum + Go's non-heap memory)" : ""
+            out += "  heap sweep: \(a.rawValue) with a fixed heap of k × the minimum heap (\(Format.bytes(trace.program.peakLiveBytes)), peak live)\(how), time vs \(b) (oracle frees)\n"
+            out += "  " + [Format.pad("heap", 8), Format.pad("time (median)", 14, right: true), Format.pad("vs \(b)", 12, right: true),
+                           Format.pad("peak heap / min", 16, right: true), Format.pad("cycles", 8, right: true),
+                           Format.pad("max pause", 11, right: true)].joined(separator: "  ") + "\n"
+            for f in all where f.allocator == a {
+                let label = Format.pad(Format.fixed(f.factor, 2) + "x", 8)
+                if let error = f.error, f.wallSpread == nil {
+                    out += "  " + label + "  failed: \(error)\n"
+                    continue
+                }
+                out += "  " + [label,
+                               Format.pad(f.wallSpread.map { Format.seconds($0.median) } ?? "-", 14, right: true),
+                               Format.pad(f.timeRatio.map { Format.fixed($0, 3) } ?? "-", 12, right: true),
+                               Format.pad(f.heapRatio.map { Format.fixed($0, 2) } ?? "-", 16, right: true),
+                               Format.pad(f.medianCycles.map { Format.fixed($0, 0) } ?? "-", 8, right: true),
+                               Format.pad(f.medianMaxPause.map { Format.seconds($0) } ?? "-", 11, right: true)].joined(separator: "  ") + "\n"
             }
-            out += "  " + [label,
-                           Format.pad(f.wallSpread.map { Format.seconds($0.median) } ?? "-", 14, right: true),
-                           Format.pad(f.timeRatio.map { Format.fixed($0, 3) } ?? "-", 12, right: true),
-                           Format.pad(f.heapRatio.map { Format.fixed($0, 2) } ?? "-", 16, right: true),
-                           Format.pad(f.medianCycles.map { Format.fixed($0, 0) } ?? "-", 8, right: true),
-                           Format.pad(f.medianMaxPause.map { Format.seconds($0) } ?? "-", 11, right: true)].joined(separator: "  ") + "\n"
+            let readings = Self.sweepReadings.map { k in
+                "\(Format.fixed(k, 0))x " + (trace.sweepTimeRatio(atFactor: k, baseline: baseline, allocator: a).map { Format.fixed($0, 3) } ?? "-")
+            }
+            out += "  time vs \(b) read off the curve: " + readings.joined(separator: ", ") + "\n"
         }
-        let readings = Self.sweepReadings.map { k in
-            "\(Format.fixed(k, 0))x " + (trace.sweepTimeRatio(atFactor: k, baseline: baseline).map { Format.fixed($0, 3) } ?? "-")
-        }
-        out += "  time vs \(b) read off the curve: " + readings.joined(separator: ", ") + "\n"
         return out
     }
 
     /// The sweep summary lines after the allocator summary.
     func sweepSummary() -> String {
         guard hasHeapSweep else { return "" }
-        var out = "Heap sweep (Hertz & Berger): gc time / \(baseline.rawValue) time with oracle frees, geometric mean over traces\n"
-        for k in Self.sweepReadings {
-            let g = sweepGeometricMean(atFactor: k)
-            out += "  at \(Format.fixed(k, 0))x the minimum heap: \(g.ratio.map { Format.fixed($0, 3) } ?? "-") (\(g.traces) trace\(g.traces == 1 ? "" : "s"))\n"
+        var out = ""
+        for a in sweepAllocators {
+            out += "Heap sweep (Hertz & Berger): \(a.rawValue) time / \(baseline.rawValue) time with oracle frees, geometric mean over traces\n"
+            for k in Self.sweepReadings {
+                let g = sweepGeometricMean(atFactor: k, allocator: a)
+                out += "  at \(Format.fixed(k, 0))x the minimum heap: \(g.ratio.map { Format.fixed($0, 3) } ?? "-") (\(g.traces) trace\(g.traces == 1 ? "" : "s"))\n"
+            }
         }
         return out
     }
@@ -185,9 +221,10 @@ extension BenchResult {
                 ]))
             }
             var members = [
+                JSONMember("allocator", .string(f.allocator.rawValue)),
                 JSONMember("factor", .double(f.factor)),
                 JSONMember("heap_bytes", .int(f.heapBytes)),
-                JSONMember("gogc", .int(0)),
+                JSONMember("gogc", f.allocator == .go ? .string("off") : .int(0)),
                 JSONMember("runs", .array(runs)),
                 JSONMember("wall_seconds", Self.spreadJSON(f.wallSpread)),
                 JSONMember("time_ratio", .number(f.timeRatio)),
@@ -205,16 +242,25 @@ extension BenchResult {
             JSONMember("time_ratio_at", .object(Self.sweepReadings.map {
                 JSONMember(Format.fixed($0, 0) + "x", .number(trace.sweepTimeRatio(atFactor: $0, baseline: baseline)))
             })),
+            JSONMember("time_ratio_at_by_allocator", .object(trace.sweepAllocators.map { a in
+                JSONMember(a.rawValue, .object(Self.sweepReadings.map {
+                    JSONMember(Format.fixed($0, 0) + "x", .number(trace.sweepTimeRatio(atFactor: $0, baseline: baseline, allocator: a)))
+                }))
+            })),
         ])
     }
 
     /// The result's `heap_sweep` summary member, nil without a sweep.
     func sweepSummaryJSON() -> JSONValue? {
         guard hasHeapSweep else { return nil }
-        return .object(Self.sweepReadings.map { k in
-            let g = sweepGeometricMean(atFactor: k)
-            return JSONMember(Format.fixed(k, 0) + "x", .object([JSONMember("time_ratio", .number(g.ratio)), JSONMember("traces", .int(g.traces))]))
-        })
+        func readings(_ a: AllocatorKind) -> [JSONMember] {
+            Self.sweepReadings.map { k in
+                let g = sweepGeometricMean(atFactor: k, allocator: a)
+                return JSONMember(Format.fixed(k, 0) + "x", .object([JSONMember("time_ratio", .number(g.ratio)), JSONMember("traces", .int(g.traces))]))
+            }
+        }
+        // gc's readings at the top (as before go was swept too), every collector's by name.
+        return .object(readings(.gc) + [JSONMember("by_allocator", .object(sweepAllocators.map { JSONMember($0.rawValue, .object(readings($0))) }))])
     }
 
     /// CSV rows of the sweep: `sweep` per counted run, `sweep_median` per point. Fields are
@@ -225,7 +271,7 @@ extension BenchResult {
         for f in trace.sweepFigures(baseline: baseline) {
             func row(_ kind: String, _ round: String, wall: Double?, ratio: Double?, heapRatio: Double?) -> String {
                 var fields = Array(repeating: "", count: Self.csvColumns.count)
-                fields[0] = kind; fields[1] = t; fields[2] = AllocatorKind.gc.rawValue; fields[3] = round
+                fields[0] = kind; fields[1] = t; fields[2] = f.allocator.rawValue; fields[3] = round
                 fields[Self.csvColumns.firstIndex(of: "wall_seconds")!] = Self.csvNumber(wall)
                 fields[Self.csvColumns.firstIndex(of: "time_ratio")!] = Self.csvNumber(ratio)
                 fields[Self.csvColumns.firstIndex(of: "heap_factor")!] = Self.csvNumber(f.factor)

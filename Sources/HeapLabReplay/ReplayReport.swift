@@ -166,7 +166,7 @@ public struct ReplayReport: Equatable, Sendable {
             "\(Format.grouped(program.totalOps)) ops: \(Format.grouped(program.allocations)) allocs, \(Format.grouped(program.frees)) frees, \(Format.grouped(program.reallocs)) reallocs, \(Format.grouped(program.stores)) stores")
         row("load", Format.seconds(loadSeconds), "read, validate, death points, lowering (not timed below)")
         row("wall", Format.seconds(m.wallSeconds), Format.fixed(nsPerRecord, 2) + " ns/record")
-        row("cpu", Format.seconds(m.cpuSeconds), "replay threads only")
+        row("cpu", Format.seconds(m.cpuSeconds), m.gc?.runtime == "go" ? "the whole process: workers and Go's GC workers" : "replay threads only")
         row("peak live", Format.bytes(program.peakLiveBytes), "from the trace (requested sizes)")
         row("peak RSS", Format.bytes(m.peakRSSBytes), "VmHWM; \(Format.bytes(peakHeapRSSBytes)) above the \(Format.bytes(m.baselineRSSBytes)) baseline")
         row("RSS at peak live", Format.bytes(m.rssAtPeakLiveBytes), "\(Format.bytes(heapRSSAtPeakLiveBytes)) above baseline")

@@ -318,6 +318,8 @@ extension ReplayRunner {
         switch allocator {
         case .gc:
             return try measureCollector(program: program, options: gc, verify: verify)
+        case .go:
+            throw ReplayError("go: Go's runtime replays in goreplay (ChildReplay.measure), not in this process")
         case .null:
             m = try measure(program, verify: verify) { () throws(ReplayError) in try NullBackend(program: program.info) }
         case .heaplab:

@@ -48,10 +48,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Write a self-contained HTML report to this file.")
     var html: String?
 
-    @Option(help: "GOGC for the gc allocator's runs, or 'off' (default: $GOGC, else 100).")
+    @Option(help: "GOGC for the gc and go allocators' runs, or 'off' (default: $GOGC, else 100).")
     var gogc: String?
 
-    @Option(help: "Hertz & Berger heap sweep: run gc with a fixed heap of each of these factors of the trace's minimum heap (peak live bytes), e.g. 1.25,1.5,2,3,4,6; ratios against the baseline (oracle frees). See docs/bench.md.")
+    @Option(help: "Hertz & Berger heap sweep: run gc (and go, when listed) with a fixed heap of each of these factors of the trace's minimum heap (peak live bytes), e.g. 1.25,1.5,2,3,4,6; ratios against the baseline (oracle frees). See docs/bench.md.")
     var heapSweep: String?
 
     func parsedAllocators() throws -> [AllocatorKind] {

@@ -23,7 +23,8 @@ struct ReplayCommand: ParsableCommand {
         abstract: "Replay an allocation trace on one allocator and measure it.",
         discussion: "Allocators: \(AllocatorKind.allCases.map(\.rawValue).joined(separator: ", ")). "
             + "jemalloc, mimalloc and tcmalloc are Debian's shared libraries, preloaded into the "
-            + "measuring child process. See docs/replay.md.")
+            + "measuring child process; go is Go 1.19's own runtime (allocator and collector), replayed "
+            + "by tools/goreplay, which heaplab builds with `go build` on first use. See docs/replay.md.")
 
     @Argument(help: "The trace (text or binary encoding, plain or zstd/gzip-compressed).")
     var trace: String
@@ -37,7 +38,7 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
-    @Flag(help: "Check every block the allocator returns (slow; not for timing).")
+    @Flag(help: "Check every block the allocator returns (slow; not for timing). go: stop at an op naming an object Go's collector freed (GODEBUG=clobberfree=1).")
     var verify = false
 
     @Flag(help: "Free with the object's size where the allocator has a sized free (sdallocx, mi_free_size, tc_free_sized, HeapLab's; glibc has none).")
@@ -55,10 +56,10 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Directory for snapshot files (default: the current directory).")
     var snapshotDir: String = "."
 
-    @Option(help: "gc: GOGC, the heap growth between collections in percent, or 'off' (default: $GOGC, else 100).")
+    @Option(help: "gc and go: GOGC, the heap growth between collections in percent, or 'off' (default: $GOGC, else 100).")
     var gogc: String?
 
-    @Option(help: "gc: soft memory limit in bytes, with an optional B, KiB, MiB, GiB or TiB suffix, or 'off' (default: $GOMEMLIMIT, else none).")
+    @Option(help: "gc and go: soft memory limit in bytes, with an optional B, KiB, MiB, GiB or TiB suffix, or 'off' (default: $GOMEMLIMIT, else none).")
     var memlimit: String?
 
     @Option(help: "gc: minimum heap goal (bytes, suffixes as --memlimit) instead of Go's 4 MiB x GOGC/100; with --gogc 0, a fixed-size heap.")
@@ -70,7 +71,7 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "gc: no idle marking: only Go's 25% background workers mark, not CPUs the mutators leave idle (as on a machine with no spare CPU).")
     var noIdleMarking = false
 
-    @Flag(help: "gc: print Go's gctrace line for every collection to stderr.")
+    @Flag(help: "gc and go: print Go's gctrace line for every collection to stderr.")
     var gctrace = false
 
     @Option(help: "gc: write the collector's phases, workers and assists as a Chrome trace-event file (opens in Perfetto).")
@@ -96,9 +97,21 @@ struct ReplayCommand: ParsableCommand {
         if (childProgramFd == nil) != (childResultFd == nil) {
             throw ValidationError("--child-program-fd and --child-result-fd go together")
         }
-        if allocator != AllocatorKind.gc.rawValue
+        if allocator == AllocatorKind.go.rawValue {
+            // Go's runtime takes GOGC, the memory limit and gctrace; nothing else of the collector's.
+            if heapMinimum != nil {
+                throw ValidationError("--heap-minimum does not apply to --allocator go: Go's runtime has no heap-minimum knob (use --gogc and --memlimit)")
+            }
+            if stw || noIdleMarking || zeroData || timeline != nil || rawStores {
+                throw ValidationError("--stw, --no-idle-marking, --zero-data and --timeline need --allocator gc (Go's runtime has no such switches)")
+            }
+            if sizedFree {
+                throw ValidationError("--sized-free does not apply to --allocator go (the collector frees)")
+            }
+            _ = try gcOptions()
+        } else if allocator != AllocatorKind.gc.rawValue
             && (gogc != nil || memlimit != nil || heapMinimum != nil || stw || noIdleMarking || zeroData || gctrace || timeline != nil || rawStores) {
-            throw ValidationError("--gogc, --memlimit, --heap-minimum, --stw, --no-idle-marking, --zero-data, --gctrace and --timeline need --allocator gc")
+            throw ValidationError("--gogc, --memlimit, --heap-minimum, --stw, --no-idle-marking, --zero-data, --gctrace and --timeline need --allocator gc (--gogc, --memlimit and --gctrace also apply to go)")
         }
         if allocator == AllocatorKind.gc.rawValue {
             _ = try gcOptions()
@@ -169,7 +182,7 @@ struct ReplayCommand: ParsableCommand {
         if wantsSnapshots { return try runWithSnapshots(kind) }
         let report = try reportingInputErrors {
             try ChildReplay.replay(trace: trace, allocator: kind, threads: threads, verify: verify, sizedFree: sizedFree,
-                                   gc: kind == .gc ? try gcOptions() : nil)
+                                   gc: kind.isCollected ? try gcOptions() : nil)
         }
         print(json ? report.json().serialized() : report.text(), terminator: json ? "\n" : "")
     }

@@ -1,0 +1,3 @@
+module heaplab/goreplay
+
+go 1.19
