@@ -190,6 +190,14 @@ public final class Collector: @unchecked Sendable {
     @usableFromInline let orphanGeneration = Atomic<Int>(0)
     /// Sweeping of the last cycle is complete.
     let sweepDone = Atomic<Bool>(true)
+    /// Proportional sweeping (Go's gcPaceSweeper): pages to sweep per byte allocated since
+    /// the sweep began (as bits; 0: none owed), the heap at that point, and the pages swept
+    /// since. Refills sweep until pagesSwept reaches their share (ThreadCache.refillGC).
+    let sweepPagesPerByteBits = Atomic<UInt64>(0)
+    let sweepHeapLiveBasis = Atomic<Int>(0)
+    let pagesSwept = Atomic<Int>(0)
+    /// Span classes below this have no unswept span left this cycle (sweepOne starts here).
+    let sweepClassCursor = Atomic<Int>(0)
     /// Objects freed by sweeping, in total.
     let sweptFrees = Atomic<Int>(0)
     /// Threads in the middle of sweeping a span they took off a list.

@@ -348,6 +348,12 @@ extension Collector {
         marked += orphanBytesMarked
         orphanBytesMarked = 0
         // Every span is now unswept (Go: sweepgen += 2 flips the swept/unswept sets).
+        // The sweep's class cursor goes back to the first class before any sweeper can see
+        // the new sweepgen (a sweeper with last cycle's cursor would find nothing to sweep
+        // and declare the sweep done).
+        sweepClassCursor.store(0, ordering: .sequentiallyConsistent)
+        sweepPagesPerByteBits.store(0, ordering: .relaxed)
+        pagesSwept.store(0, ordering: .relaxed)
         heap.state.pointee.lock.lock()
         let sweepgen = heap.state.sweepgenAtomic
         sweepgen.pointee.store(sweepgen.pointee.load(ordering: .relaxed) &+ 2, ordering: .releasing)
@@ -368,6 +374,7 @@ extension Collector {
                        overhead: heap.overheadBytes())
         heapLive.store(marked, ordering: .relaxed)
         triggerBytes.store(pacer.trigger, ordering: .relaxed)
+        paceSweeper(heapLiveBasis: marked)
 
         record.heapAtMarkEnd = heapLiveEnd
         record.heapMarked = marked

@@ -119,6 +119,7 @@ extension ThreadCache {
         let heap = c.pointee.heap
         let collector = heap.pointee.collector!.takeUnretainedValue()
         let central = heap.pointee.centrals + spanClass
+        collector.paySweepDebt()
         let current = c.pointee.alloc[spanClass]
         if current != heap.pointee.emptySpan {
             uncacheGC(current, spanClass: spanClass, collector: collector)
@@ -171,6 +172,7 @@ extension Collector {
     /// Sweeps a claimed small span. Returns false if it holds no live object (the caller
     /// frees it).
     func sweepSmall(_ span: UnsafeMutablePointer<MSpan>, sweepgen sg: UInt32) -> Bool {
+        pagesSwept.add(Int(span.pointee.npages), ordering: .relaxed)
         let words = span.pointee.bitmapWords
         let nelems = Int(span.pointee.nelems)
         var live = 0
@@ -215,9 +217,42 @@ extension Collector {
             sweepLarge()
             sweepDone.store(true, ordering: .releasing)
         }
-        // A span the background sweeper took before we emptied the lists may still be being
-        // swept: marking must not start until it is done (Go waits for mheap_.sweepers).
-        while sweepersActive.load(ordering: .acquiring) != 0 { sched_yield() }
+        // A span the background sweeper (or a refill paying its sweep debt) took before we
+        // emptied the lists may still be being swept: marking must not start until it is done
+        // (Go waits for mheap_.sweepers). After a few yields, sleep: this thread's raised
+        // priority could otherwise keep that sweeper off its CPU.
+        var spins = 0
+        while sweepersActive.load(ordering: .acquiring) != 0 {
+            spins += 1
+            if spins < 16 { sched_yield() } else { usleep(20) }
+        }
+    }
+
+    /// Go's gcPaceSweeper, at the start of a sweep (every span unswept, the heap at
+    /// `heapLiveBasis`): the pages in use are to be swept by the time the heap reaches the
+    /// next trigger, less Go's 1 MiB margin (sweepMinHeapDistance), so that sweep termination
+    /// finds little left. Allocation pays its share as it refills (ThreadCache.refillGC).
+    /// (The class cursor and pagesSwept were reset with the sweepgen flip.)
+    func paceSweeper(heapLiveBasis: Int) {
+        sweepHeapLiveBasis.store(heapLiveBasis, ordering: .relaxed)
+        let pagesInUse = heap.state.pointee.lock.withLock { heap.state.pointee.inUsePages }
+        let distance = max(triggerBytes.load(ordering: .relaxed) - heapLiveBasis - (1 << 20), AllocatorConstants.pageSize)
+        sweepPagesPerByteBits.store((Double(pagesInUse) / Double(distance)).bitPattern, ordering: .releasing)
+    }
+
+    /// Go's deductSweepCredit: before a refill, sweeps until the pages swept this cycle keep
+    /// pace with the bytes allocated since the sweep began.
+    @inline(__always)
+    func paySweepDebt() {
+        let perByte = Double(bitPattern: sweepPagesPerByteBits.load(ordering: .relaxed))
+        if perByte == 0 || sweepDone.load(ordering: .relaxed) { return }
+        let target = Int(Double(heapLive.load(ordering: .relaxed) - sweepHeapLiveBasis.load(ordering: .relaxed)) * perByte)
+        while pagesSwept.load(ordering: .relaxed) < target {
+            if !sweepOne() {
+                sweepPagesPerByteBits.store(0, ordering: .relaxed)
+                return
+            }
+        }
     }
 
     /// Sweeps one unswept small span. False when there are none left.
@@ -226,9 +261,16 @@ extension Collector {
         defer { sweepersActive.subtract(1, ordering: .acquiringAndReleasing) }
         let heap = self.heap.state
         let sg = sweepgen
-        for spc in 0..<AllocatorConstants.numSpanClasses {
+        // No unswept span appears during a sweep (the flip made them all at once), so the
+        // classes found empty stay empty: start past them.
+        var spc = sweepClassCursor.load(ordering: .relaxed)
+        while spc < AllocatorConstants.numSpanClasses {
             let central = heap.pointee.centrals + spc
-            guard let span = central.popUnswept(sweepgen: sg) else { continue }
+            guard let span = central.popUnswept(sweepgen: sg) else {
+                spc += 1
+                sweepClassCursor.store(spc, ordering: .relaxed)
+                continue
+            }
             if !claimForSweep(span, sweepgen: sg) {
                 central.pointee.lock.withLock { central.gcPush(span, swept: true, full: span.pointee.allocCount >= span.pointee.nelems, sweepgen: sg) }
                 return true
