@@ -188,8 +188,11 @@ public final class Collector: @unchecked Sendable {
     var orphanCompactAt = 4096
     /// Bumped per posted drop; a mutator looks at the log when it has not seen the latest.
     @usableFromInline let orphanGeneration = Atomic<Int>(0)
-    /// Sweeping of the last cycle is complete.
-    let sweepDone = Atomic<Bool>(true)
+    /// The sweepgen whose sweep is complete: sweeping is done while it equals the heap's
+    /// sweepgen. A generation rather than a flag, so that a sweeper that found nothing left
+    /// and was then descheduled past the next flip cannot declare the new sweep done.
+    let sweptGeneration = Atomic<UInt32>(0)
+    var sweepDone: Bool { sweptGeneration.load(ordering: .acquiring) == sweepgen }
     /// Proportional sweeping (Go's gcPaceSweeper): pages to sweep per byte allocated since
     /// the sweep began (as bits; 0: none owed), the heap at that point, and the pages swept
     /// since. Refills sweep until pagesSwept reaches their share (ThreadCache.refillGC).

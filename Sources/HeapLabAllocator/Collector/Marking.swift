@@ -358,7 +358,6 @@ extension Collector {
         let sweepgen = heap.state.sweepgenAtomic
         sweepgen.pointee.store(sweepgen.pointee.load(ordering: .relaxed) &+ 2, ordering: .releasing)
         heap.state.pointee.lock.unlock()
-        sweepDone.store(false, ordering: .releasing)
 
         let heapLiveEnd = heapLive.load(ordering: .relaxed)
         let scanWork = scanWorkDone.load(ordering: .relaxed)

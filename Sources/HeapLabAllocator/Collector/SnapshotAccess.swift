@@ -42,7 +42,7 @@ extension Collector {
     public var snapshotState: GCSnapshotState {
         GCSnapshotState(completedCycles: cycleNumber.load(ordering: .acquiring),
                         phase: phaseWord.load(ordering: .acquiring),
-                        sweeping: !sweepDone.load(ordering: .acquiring),
+                        sweeping: !sweepDone,
                         heapGoal: pacer.goal, heapLive: heapLive.load(ordering: .relaxed),
                         gogc: configuration.gogc, memoryLimit: configuration.memoryLimit,
                         stopTheWorld: configuration.stopTheWorld)

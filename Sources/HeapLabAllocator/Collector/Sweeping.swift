@@ -212,10 +212,11 @@ extension Collector {
     /// Sweeps every unswept span of every class and every large span (sweep termination, or
     /// the background sweeper draining).
     func finishSweep() {
-        if !sweepDone.load(ordering: .acquiring) {
+        if !sweepDone {
+            let sg = sweepgen
             while sweepOne() {}
             sweepLarge()
-            sweepDone.store(true, ordering: .releasing)
+            sweptGeneration.store(sg, ordering: .releasing)
         }
         // A span the background sweeper (or a refill paying its sweep debt) took before we
         // emptied the lists may still be being swept: marking must not start until it is done
@@ -245,7 +246,7 @@ extension Collector {
     @inline(__always)
     func paySweepDebt() {
         let perByte = Double(bitPattern: sweepPagesPerByteBits.load(ordering: .relaxed))
-        if perByte == 0 || sweepDone.load(ordering: .relaxed) { return }
+        if perByte == 0 || sweepDone { return }
         let target = Int(Double(heapLive.load(ordering: .relaxed) - sweepHeapLiveBasis.load(ordering: .relaxed)) * perByte)
         while pagesSwept.load(ordering: .relaxed) < target {
             if !sweepOne() {
@@ -324,15 +325,16 @@ extension Collector {
     /// The background sweeper (Go's bgsweep): sweeps while there is sweeping to do.
     func sweeperLoop() {
         while !shuttingDown.load(ordering: .acquiring) {
-            if sweepDone.load(ordering: .acquiring) || phase != .off {
+            if sweepDone || phase != .off {
                 wake.wait(timeoutNanoseconds: 1_000_000)
                 continue
             }
+            let sg = sweepgen
             var n = 0
             while n < 16 && phase == .off && sweepOne() { n += 1 }
             if n < 16 && phase == .off {
                 sweepLarge()
-                if !sweepOne() { sweepDone.store(true, ordering: .releasing) }
+                if !sweepOne() { sweptGeneration.store(sg, ordering: .releasing) }
             }
             sched_yield()
         }
