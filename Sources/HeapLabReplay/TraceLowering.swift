@@ -25,8 +25,11 @@
 // order. For more than one worker, every op waits for the op that last touched each object
 // it names (allocated, freed, resized, stored into, or stored as a pointer) when that op is
 // on another worker: a `wait(u, n)` op ("worker u has finished n entries") is emitted before
-// it unless an earlier wait in the same stream already covers it. Waits only point back in
-// the trace's global order, so the replay cannot deadlock.
+// it unless an earlier wait in the same stream already covers it. For the collector, an op at
+// which objects die (the lifetime oracle's deaths: a store that cuts the last path to them,
+// a drop of the last hold) also waits for the last op on each of them, since it takes away
+// what kept them reachable. Waits only point back in the trace's global order, so the replay
+// cannot deadlock.
 //
 // Also computed here: peak live bytes (sum of requested sizes of allocated, not yet freed
 // objects) and the op at which it is first reached (the child samples RSS right after it),
@@ -323,6 +326,19 @@ private struct Lowerer {
         while let record = try reader.next() {
             var diesHere: UInt32? = nil
             if origins != nil { currentLocation = reader.location }
+            // For the collector, the op of a record at which objects die (a store that cut the
+            // last path to them, a drop of the last hold) takes their reachability away: it
+            // must wait for the last op on each of them, which may be on another worker and
+            // later in that worker's stream. Otherwise a worker running ahead could overwrite
+            // the only pointer to an object that another worker is about to hold again, and
+            // the collector would rightly free it first.
+            if collected && workers > 1 {
+                var k = deathIndex
+                while k < deathRecords.count && deathRecords[k] == recordIndex {
+                    if let slot = ordinalToSlot.get(UInt64(deathOrdinals[k])) { try depend(on: slot, worker: worker) }
+                    k += 1
+                }
+            }
             switch record {
             case .header:
                 break

@@ -225,7 +225,9 @@ import Glibc
 
     /// A resized object that dies on another thread: the allocation that reuses its slot
     /// there must wait for every op of the resize, including the dropped extra hold (else
-    /// that drop could take the new object's hold: a bug the stress tests found).
+    /// that drop could take the new object's hold: a bug the stress tests found). The store
+    /// that kills it already waits for all of them (an op at which objects die waits for the
+    /// last op on each), which covers the allocation too.
     @Test func slotReuseWaitsForTheWholeResize() throws {
         let trace = TempTrace("""
             heaplab-trace 1
@@ -247,8 +249,36 @@ import Glibc
             realloc.0, realloc.1, .store(source: 1, wordIndex: 0, destination: 0), ReplayOp(kind: ReplayOp.drop, slot: 0),
         ])
         #expect(Array(program.ops(worker: 1)) == [
-            .wait(worker: 0, count: 7), .store(source: 1, wordIndex: 0, destination: nil),
-            .wait(worker: 0, count: 8), .gcAlloc(slot: 0, size: 8, ptrs: 0),
+            .wait(worker: 0, count: 8), .store(source: 1, wordIndex: 0, destination: nil),
+            .gcAlloc(slot: 0, size: 8, ptrs: 0),
+        ])
+    }
+
+    /// A store that cuts the last path to an object waits for the last op on that object, even
+    /// when the store names only its source: here thread 1 must not clear object 1's slot
+    /// before thread 0 has held and dropped object 2 again.
+    @Test func aStoreThatKillsAnObjectWaitsForItsLastOp() throws {
+        let trace = TempTrace("""
+            heaplab-trace 1
+            @ 0
+            a 1 8 1
+            a 2 8
+            w 1 0 2
+            f 2
+            h 2
+            f 2
+            @ 1
+            w 1 0 -
+            """)
+        let program = try TraceLowering.lower(path: trace.path, workers: nil, forCollector: true)
+        #expect(Array(program.ops(worker: 0)) == [
+            .gcAlloc(slot: 0, size: 8, ptrs: 1), .gcAlloc(slot: 1, size: 8, ptrs: 0),
+            .store(source: 0, wordIndex: 0, destination: 1), ReplayOp(kind: ReplayOp.drop, slot: 1),
+            ReplayOp(kind: ReplayOp.hold, slot: 1), ReplayOp(kind: ReplayOp.drop, slot: 1),
+        ])
+        // Object 1 alone would need only the store (3 ops); object 2 dies here: all 6.
+        #expect(Array(program.ops(worker: 1)) == [
+            .wait(worker: 0, count: 6), .store(source: 0, wordIndex: 0, destination: nil),
         ])
     }
 
