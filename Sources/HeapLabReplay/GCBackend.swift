@@ -19,7 +19,7 @@
 //   wait        spin until the other worker got there, answering safepoints meanwhile; a
 //               long wait blocks the mutator (Mutator.enterBlocked: a stop does not wait
 //               for it, the collector scans its roots, idle marking may use its CPU)
-// and `Mutator.poll()` (a safepoint) before every op. A worker that waits must poll: a
+// and `Mutator.poll()` (a safepoint) every 8 ops. A worker that waits must poll: a
 // stop-the-world request waits for every registered mutator to park.
 //
 // Threads. Each replay worker registers one Mutator (one mcache) on its own thread before
