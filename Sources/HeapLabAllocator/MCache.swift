@@ -157,47 +157,41 @@ public struct ThreadCache: @unchecked Sendable {
             return p
         }
         let span = c.pointee.alloc[spanClass]
-        let cache = span.pointee.allocCache
-        let bit = UInt32(truncatingIfNeeded: cache.trailingZeroBitCount)
-        let index = span.pointee.freeindex &+ bit
-        let next = index &+ 1
-        // As Go's nextFreeFast: a free slot in the 64-slot window (bit < 64), inside the span
-        // (the empty span has nelems 0), and not the window's last slot unless it is the
-        // span's last (the window must then be refilled: slow path).
-        if bit < 64 && index < span.pointee.nelems && (next & 63 != 0 || next == span.pointee.nelems) {
-            span.pointee.allocCache = (cache &>> UInt64(bit)) &>> 1
-            span.freeindexAtomic.pointee.store(next, ordering: .relaxed)
-            span.pointee.allocCount = span.pointee.allocCount &+ 1
-            markAllocated(span, index)
-            let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(span.pointee.elemSize))!
+        if let p = nextFreeFast(span) {
             if zeroed && span.pointee.needzero != 0 { memset(p, 0, Int(span.pointee.elemSize)) }
             return p
         }
         return allocateSlow(spanClass: spanClass, zeroed: zeroed)
     }
 
-    /// The collector's small-object fast path (GC mode: no free stacks, no tiny objects):
-    /// a slot of size class `sizeClass` and its slot size. Clears the slot's first
-    /// `clearWords` words (Int.max: all of it) if it was used before (fresh spans read as
-    /// zero). Same span walk
-    /// as allocate(size:noscan:zeroed:); the caller knows the class, so nothing is looked
-    /// up twice.
-    @inline(__always)
-    func allocateSmallGC(sizeClass: Int, noscan: Bool, clearWords: Int) -> (UnsafeMutableRawPointer, Int)? {
-        let spanClass = sizeClass &<< 1 | (noscan ? 1 : 0)
-        let span = c.pointee.alloc[spanClass]
+    /// Go's nextFreeFast: takes the next free slot of `span` from its 64-slot allocCache
+    /// window, or returns nil (slow path). The slot must be in the window (bit < 64), inside
+    /// the span (the empty span has nelems 0), and not the window's last slot unless it is
+    /// the span's last (the window must then be refilled).
+    @inlinable @inline(__always)
+    func nextFreeFast(_ span: UnsafeMutablePointer<MSpan>) -> UnsafeMutableRawPointer? {
         let cache = span.pointee.allocCache
         let bit = UInt32(truncatingIfNeeded: cache.trailingZeroBitCount)
         let index = span.pointee.freeindex &+ bit
         let next = index &+ 1
-        // As in allocate(size:noscan:zeroed:) (Go's nextFreeFast).
-        if bit < 64 && index < span.pointee.nelems && (next & 63 != 0 || next == span.pointee.nelems) {
-            span.pointee.allocCache = (cache &>> UInt64(bit)) &>> 1
-            span.freeindexAtomic.pointee.store(next, ordering: .relaxed)
-            span.pointee.allocCount = span.pointee.allocCount &+ 1
-            markAllocated(span, index)
+        guard bit < 64 && index < span.pointee.nelems && (next & 63 != 0 || next == span.pointee.nelems) else { return nil }
+        span.pointee.allocCache = (cache &>> UInt64(bit)) &>> 1
+        span.freeindexAtomic.pointee.store(next, ordering: .relaxed)
+        span.pointee.allocCount = span.pointee.allocCount &+ 1
+        markAllocated(span, index)
+        return UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(span.pointee.elemSize))!
+    }
+
+    /// The collector's small-object fast path (GC mode: no free stacks, no tiny objects):
+    /// a slot of size class `sizeClass` and its slot size. Clears the slot's first
+    /// `clearWords` words (Int.max: all of it) if it was used before (fresh spans read as
+    /// zero). The caller knows the class, so nothing is looked up twice.
+    @inline(__always)
+    func allocateSmallGC(sizeClass: Int, noscan: Bool, clearWords: Int) -> (UnsafeMutableRawPointer, Int)? {
+        let spanClass = sizeClass &<< 1 | (noscan ? 1 : 0)
+        let span = c.pointee.alloc[spanClass]
+        if let p = nextFreeFast(span) {
             let elemSize = Int(span.pointee.elemSize)
-            let p = UnsafeMutableRawPointer(bitPattern: span.pointee.startAddr &+ UInt(index) &* UInt(elemSize))!
             if span.pointee.needzero != 0 { Self.clear(p, words: min(clearWords, elemSize &>> 3)) }
             return (p, elemSize)
         }
