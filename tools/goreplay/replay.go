@@ -68,6 +68,17 @@ func (s *replayState) freed(slot uint32) bool {
 	return s.sizes[slot] >= 8 && *(*uint64)(s.name(slot)) == clobbered
 }
 
+// stopIfFreed is freed for op i of w, and on a freed object also records the op and stops
+// every worker.
+func (s *replayState) stopIfFreed(w *worker, i int, slot uint32) bool {
+	if !s.freed(slot) {
+		return false
+	}
+	w.failed = i
+	s.aborted.Store(true)
+	return true
+}
+
 // worker is one stream and its side array (type index and publish bit per op, off-heap).
 type worker struct {
 	id     int
@@ -200,9 +211,7 @@ func (s *replayState) run(w *worker, from, to int) bool {
 			}
 			touchPages(p, 0, size)
 		case kindHold:
-			if s.check && s.freed(slot) {
-				w.failed = i
-				s.aborted.Store(true)
+			if s.check && s.stopIfFreed(w, i, slot) {
 				return false
 			}
 			if holds[slot] == 0 {
@@ -215,26 +224,20 @@ func (s *replayState) run(w *worker, from, to int) bool {
 				roots[slot] = nil
 			}
 		case kindStore:
-			if s.check && (s.freed(slot) || s.freed(o.destination())) {
-				w.failed = i
-				s.aborted.Store(true)
+			if s.check && (s.stopIfFreed(w, i, slot) || s.stopIfFreed(w, i, o.destination())) {
 				return false
 			}
 			src := s.name(slot)
 			dst := s.name(o.destination())
 			*(*unsafe.Pointer)(unsafe.Add(src, o.wordIndex()*8)) = dst
 		case kindStoreNil:
-			if s.check && s.freed(slot) {
-				w.failed = i
-				s.aborted.Store(true)
+			if s.check && s.stopIfFreed(w, i, slot) {
 				return false
 			}
 			src := s.name(slot)
 			*(*unsafe.Pointer)(unsafe.Add(src, o.wordIndex()*8)) = nil
 		case kindGCRealloc:
-			if s.check && s.freed(slot) {
-				w.failed = i
-				s.aborted.Store(true)
+			if s.check && s.stopIfFreed(w, i, slot) {
 				return false
 			}
 			old := s.name(slot)
