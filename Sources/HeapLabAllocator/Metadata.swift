@@ -68,7 +68,14 @@ struct HeapLock {
 
     init() {
         raw = .allocate(capacity: 1)
-        pthread_mutex_init(raw, nil)
+        // Adaptive (glibc): a waiter spins a little before it sleeps. Critical sections here
+        // are short, and a waiter put to sleep on the futex may wait a whole scheduler slice
+        // for its CPU when the machine has more runnable threads than CPUs.
+        var attr = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attr)
+        pthread_mutexattr_settype(&attr, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
+        pthread_mutex_init(raw, &attr)
+        pthread_mutexattr_destroy(&attr)
     }
 
     @inlinable func lock() { pthread_mutex_lock(raw) }
